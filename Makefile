@@ -1,0 +1,48 @@
+# The README's whole set-up: `make run` and `make test` work on a fresh machine.
+# A Python >= 3.12 is found by itself: $(PYTHON) if given, else python3.13/3.12 on PATH,
+# else pyenv's versions, else python3 if it is new enough.
+SHELL := /bin/bash
+VENV  := .venv
+VPY   := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+SCENARIO ?= default
+
+define FIND_PYTHON
+for c in "$(PYTHON)" python3.13 python3.12 \
+         $$(ls -d $$HOME/.pyenv/versions/3.1[2-9]*/bin/python 2>/dev/null | sort -rV) python3; do \
+  [ -n "$$c" ] || continue; \
+  command -v "$$c" >/dev/null 2>&1 || continue; \
+  if "$$c" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else 1)' 2>/dev/null; then \
+    command -v "$$c"; exit 0; fi; \
+done; exit 1
+endef
+export FIND_PYTHON
+
+.PHONY: run test lint setup clean
+
+$(VPY):
+	@py=$$(bash -c "$$FIND_PYTHON") || { \
+	  echo "error: no Python >= 3.12 found (tried PYTHON=$(PYTHON), python3.13, python3.12, pyenv, python3)." >&2; \
+	  echo "       Install one (e.g. 'pyenv install 3.12') or run 'make PYTHON=/path/to/python3.12 ...'." >&2; \
+	  exit 1; }; \
+	echo "Creating $(VENV) with $$py ($$($$py --version))"; \
+	"$$py" -m venv $(VENV)
+
+$(STAMP): $(VPY) pyproject.toml
+	$(VPY) -m pip install --quiet --upgrade pip
+	$(VPY) -m pip install --quiet -e ".[dev]"
+	@rm -f $(VENV)/.installed-*; touch $(STAMP)
+
+setup: $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/abm run $(SCENARIO)
+
+test: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/python -m pytest -n 2 -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

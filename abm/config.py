@@ -1,0 +1,392 @@
+"""The one typed, validated configuration object of a run, loadable from TOML.
+
+Every value is checked once, before anything runs; a bad value raises :class:`ConfigError`
+naming the field (dotted path), the value given and what is allowed. Units are stated in each
+field's description: *price units* are the contract's quote currency per unit of the underlying
+(e.g. $/bbl), *money* is price units × multiplier.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "experiments" / "scenarios"
+
+#: Short names researchers sweep, mapped to their dotted config paths.
+SHORT_NAMES: dict[str, str] = {
+    "retail_long_share": "retail.long_share",
+    "margin_rate": "margin.rate",
+    "forced_close_lead_days": "calendar.forced_close_lead_days",
+    "arbitrage_capacity": "arbitrageurs.capacity",
+    "harvest_spread": "hedger.harvest_spread",
+    "loss_regime": "clearing.loss_regime",
+    "n_retail": "retail.n_traders",
+    "seed": "seed",
+}
+
+
+class ConfigError(ValueError):
+    """A configuration value is invalid; the message names field, value and what is allowed."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+
+Prob = Annotated[float, Field(ge=0.0, le=1.0)]
+Rate = Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class ContractConfig(_Section):
+    name: str = Field("generic", description="Contract name, for labels only.")
+    tick_size: float = Field(1.0, gt=0, description="Minimum price increment (price units).")
+    multiplier: float = Field(10.0, gt=0, description="Units of the underlying per lot.")
+    fee_per_lot: float = Field(
+        2.0, ge=0, description="Exchange + broker fee per lot per side (money)."
+    )
+    price_limit: float | None = Field(
+        0.04,
+        description="Daily band as a fraction of the previous settlement (e.g. 0.04 = ±4 %); "
+        "'none' for no limit.",
+    )
+    allow_negative_prices: bool = Field(False, description="Whether the book accepts prices < 0.")
+    delivery_cost: float = Field(
+        2.0, ge=0, description="Cost of making or taking delivery (price units per unit)."
+    )
+
+    @field_validator("price_limit", mode="before")
+    @classmethod
+    def _none_word(cls, v: Any) -> Any:
+        if isinstance(v, str) and v.strip().lower() in {"none", "off", ""}:
+            return None
+        return v
+
+    @field_validator("price_limit")
+    @classmethod
+    def _limit_range(cls, v: float | None) -> float | None:
+        if v is not None and not (0 < v < 1):
+            raise ValueError(
+                "must be in (0, 1) as a fraction of the previous settlement, or 'none'"
+            )
+        return v
+
+
+class CalendarConfig(_Section):
+    trading_days: int = Field(40, ge=2, le=10_000, description="Trading days up to expiry.")
+    steps_per_day: int = Field(100, ge=1, le=100_000, description="Order-book steps per day.")
+    settlement_window_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Settlement = VWAP over the last N steps of the day; None = the whole day.",
+    )
+    forced_close_lead_days: int = Field(
+        2,
+        ge=1,
+        description="Deadline: this many trading days before the last trading day, accounts "
+        "without delivery rights are force-closed.",
+    )
+    forced_close_step: int = Field(
+        0, ge=0, description="Intraday step of the deadline day at which forced closes start."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalendarConfig:
+        last = self.trading_days - 1
+        if self.forced_close_lead_days >= last:
+            raise ValueError(
+                f"forced_close_lead_days = {self.forced_close_lead_days}: the deadline must fall "
+                f"after the first trading day and before the last (allowed 1..{last - 1} for "
+                f"trading_days = {self.trading_days})"
+            )
+        if self.forced_close_step >= self.steps_per_day:
+            raise ValueError(
+                f"forced_close_step = {self.forced_close_step}: must be < steps_per_day = "
+                f"{self.steps_per_day}"
+            )
+        if (
+            self.settlement_window_steps is not None
+            and self.settlement_window_steps > self.steps_per_day
+        ):
+            raise ValueError(
+                f"settlement_window_steps = {self.settlement_window_steps}: must be <= "
+                f"steps_per_day = {self.steps_per_day}"
+            )
+        return self
+
+
+class MarginStep(_Section):
+    days_before_last: int = Field(
+        ..., ge=0, description="Applies from this many days before expiry."
+    )
+    rate: Rate = Field(..., description="Margin rate from then on (fraction of notional).")
+
+
+class MarginConfig(_Section):
+    rate: Rate = Field(0.10, description="Base margin rate, fraction of notional at settlement.")
+    step_ups: list[MarginStep] = Field(
+        default_factory=list, description="Higher rates toward delivery (days before last day)."
+    )
+    broker_add_on: float = Field(
+        0.0, ge=0, lt=1, description="Broker's add-on to the exchange rate."
+    )
+    maintenance_ratio: Rate = Field(
+        1.0, description="Call when equity < ratio × margin used; 1.0 is the Chinese rule."
+    )
+    lock_margin: Literal["both", "larger_side"] = Field(
+        "both", description="Margin on lock positions: both sides, or the larger side only."
+    )
+
+
+class ClearingConfig(_Section):
+    loss_regime: Literal["broker", "insurance_fund", "socialized", "adl"] = "broker"
+    insurance_fund_initial: float = Field(0.0, ge=0, description="Fund's seed capital (money).")
+    liquidation_penalty: Prob = Field(
+        0.0,
+        description="Fraction of liquidated notional paid to the insurance fund, out of the "
+        "account's remaining positive equity.",
+    )
+    check_invariants_every_step: bool = Field(
+        False, description="Check accounting invariants every step (tests), else at day ends."
+    )
+
+
+class SpotConfig(_Section):
+    kind: Literal["gbm", "ou", "csv", "constant"] = "ou"
+    initial: float = Field(100.0, description="Spot at step 0 (price units).")
+    drift: float = Field(0.0, description="GBM drift per trading day (log units).")
+    volatility: float = Field(0.01, ge=0, description="Volatility per trading day.")
+    mean_reversion: float = Field(0.1, ge=0, description="OU speed per trading day.")
+    long_run_mean: float | None = Field(None, description="OU mean; None = initial.")
+    jump_intensity: float = Field(0.0, ge=0, description="Expected jumps per trading day (OU).")
+    jump_mean: float = Field(0.0, description="Mean jump size (fraction of price).")
+    jump_std: float = Field(0.0, ge=0, description="Jump size std (fraction of price).")
+    csv_path: str | None = Field(None, description="CSV with a 'spot' column, one row per step.")
+    carry_rate: float = Field(
+        0.0, description="Carry per trading day; fair value = spot × (1 + carry × days left)."
+    )
+
+    @model_validator(mode="after")
+    def _kind_needs(self) -> SpotConfig:
+        if self.kind == "csv" and not self.csv_path:
+            raise ValueError("kind = 'csv' needs csv_path")
+        if self.kind != "csv" and self.initial <= 0 and self.kind in ("gbm",):
+            raise ValueError(f"initial = {self.initial}: GBM needs a positive initial spot")
+        return self
+
+
+class RetailConfig(_Section):
+    n_traders: int = Field(1000, ge=0, le=10_000_000)
+    long_share: Prob = Field(0.5, description="Share of traders whose direction is long.")
+    capital_median: float = Field(50_000.0, gt=0, description="Median deposit (money).")
+    capital_dispersion: float = Field(0.8, ge=0, description="Lognormal sigma of deposits.")
+    leverage_min: float = Field(1.0, gt=0, description="Min notional / deposit when opening.")
+    leverage_max: float = Field(5.0, gt=0, description="Max notional / deposit when opening.")
+    lots_min: int = Field(1, ge=1, description="Min lots per opening order.")
+    lots_max: int = Field(10, ge=1, description="Max lots per opening order.")
+    opening_days: int = Field(5, ge=0, description="Days over which traders open positions.")
+    activity: Prob = Field(0.01, description="Probability a trader acts in a step (Poisson clock).")
+    trend_share: Prob = Field(0.3, description="Share of traders that follow trends.")
+    trend_lookback_steps: int = Field(50, ge=1)
+    noise_trading: bool = Field(True, description="Round trips after opening (noise/trend).")
+    limit_order_share: Prob = Field(0.5, description="Share of orders placed as limits.")
+    limit_offset_ticks: int = Field(5, ge=0, description="Max distance of limit orders from mid.")
+    stop_loss: float = Field(0.5, gt=0, description="Close when loss exceeds this × deposit.")
+    top_up_probability: Prob = Field(0.5, description="Chance of answering a margin call.")
+    close_hazard_base: Prob = Field(
+        0.0005, description="Per-active-step chance of voluntarily closing, far from deadline."
+    )
+    close_hazard_growth: float = Field(
+        2.0, ge=0, description="Hazard × (1 + growth / (days to deadline + 1)) near the deadline."
+    )
+
+    @model_validator(mode="after")
+    def _ranges(self) -> RetailConfig:
+        if self.leverage_max < self.leverage_min:
+            raise ValueError(
+                f"leverage_max = {self.leverage_max}: must be >= leverage_min = {self.leverage_min}"
+            )
+        if self.lots_max < self.lots_min:
+            raise ValueError(f"lots_max = {self.lots_max}: must be >= lots_min = {self.lots_min}")
+        return self
+
+
+class HedgerConfig(_Section):
+    enabled: bool = True
+    capital: float = Field(1e9, gt=0, description="Deposit (money).")
+    quote_half_spread_ticks: int = Field(2, ge=1, description="Ordinary quote: fair ± this.")
+    quote_size: int = Field(10_000, ge=1, description="Lots shown at each ordinary quote.")
+    harvest_window_steps: int = Field(50, ge=0, description="Harvest window before the deadline.")
+    harvest_spread: float = Field(
+        3.0, ge=0, description="Harvest quote = fair ∓ this (price units)."
+    )
+    spread_policy: Literal["fixed", "competitive"] = "fixed"
+    knows_ndnp: bool = Field(True, description="Brokers share account data with it.")
+    net_every_day: bool = Field(True, description="Net own longs against shorts at day end.")
+
+
+class MarketMakerConfig(_Section):
+    enabled: bool = True
+    capital: float = Field(5e6, gt=0)
+    half_spread_ticks: int = Field(1, ge=1)
+    quote_size: int = Field(5, ge=1)
+    inventory_limit: int = Field(50, ge=0)
+    skew_ticks_per_lot: float = Field(0.1, ge=0, description="Avellaneda–Stoikov style skew.")
+    flatten_lead_steps: int = Field(50, ge=0, description="Start flattening this long before.")
+    deliverable: bool = False
+    informed: bool = Field(False, description="Skews quotes against the crowd's NDNP.")
+
+
+class ArbitrageurConfig(_Section):
+    n: int = Field(0, ge=0, le=1000, description="Number of delivery-capable arbitrageurs.")
+    capacity: int = Field(0, ge=0, description="Total delivery capacity in lots, split evenly.")
+    delivery_cost: float | None = Field(
+        None, ge=0, description="Their cost of delivery (price units); None = contract's."
+    )
+    capital: float = Field(1e8, gt=0)
+    order_size: int = Field(50, ge=1)
+
+
+class OutputConfig(_Section):
+    collect_agents: bool = Field(False, description="Per-agent data every step (costly).")
+
+
+class RunConfig(_Section):
+    """A whole run: one seed and one section per part of the model."""
+
+    name: str = "default"
+    description: str = ""
+    seed: int = Field(42, ge=0, lt=2**63)
+    contract: ContractConfig = Field(default_factory=ContractConfig)
+    calendar: CalendarConfig = Field(default_factory=CalendarConfig)
+    margin: MarginConfig = Field(default_factory=MarginConfig)
+    clearing: ClearingConfig = Field(default_factory=ClearingConfig)
+    spot: SpotConfig = Field(default_factory=SpotConfig)
+    retail: RetailConfig = Field(default_factory=RetailConfig)
+    hedger: HedgerConfig = Field(default_factory=HedgerConfig)
+    market_maker: MarketMakerConfig = Field(default_factory=MarketMakerConfig)
+    arbitrageurs: ArbitrageurConfig = Field(default_factory=ArbitrageurConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    @model_validator(mode="after")
+    def _cross(self) -> RunConfig:
+        last = self.calendar.trading_days - 1
+        for i, s in enumerate(self.margin.step_ups):
+            if s.days_before_last > last:
+                raise ValueError(
+                    f"margin.step_ups[{i}].days_before_last = {s.days_before_last}: must be <= "
+                    f"{last} (trading_days - 1)"
+                )
+        if (
+            self.spot.kind != "csv"
+            and self.spot.initial <= 0
+            and not (self.contract.allow_negative_prices)
+        ):
+            raise ValueError(
+                f"spot.initial = {self.spot.initial}: must be > 0 unless "
+                "contract.allow_negative_prices"
+            )
+        return self
+
+    # -- convenience -------------------------------------------------------------------------
+    def with_updates(self, updates: dict[str, Any]) -> RunConfig:
+        """A validated copy with dotted-path (or short-name) updates applied."""
+        data = self.model_dump()
+        for key, value in updates.items():
+            _set_dotted(data, key, value)
+        return validate(data)
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    path = SHORT_NAMES.get(key, key)
+    parts = path.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict) or part not in node:
+            raise ConfigError(
+                f"unknown config key '{key}': no section '{'.'.join(parts[: i + 1])}'"
+                f"; sections are {sorted(k for k, v in data.items() if isinstance(v, dict))}"
+            )
+        node = node[part]
+    if not isinstance(node, dict) or parts[-1] not in node:
+        allowed = sorted(node) if isinstance(node, dict) else []
+        raise ConfigError(
+            f"unknown config key '{key}'; allowed here: {allowed} "
+            f"(short names: {sorted(SHORT_NAMES)})"
+        )
+    node[parts[-1]] = value
+
+
+def _format_errors(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "<config>"
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            lines.append(f"{loc}: unknown field (value {e['input']!r}); check the spelling")
+        elif e["loc"] and e["type"] != "value_error":
+            lines.append(f"{loc} = {e['input']!r}: {msg}")
+        else:
+            lines.append(f"{loc}: {msg}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def validate(data: dict[str, Any]) -> RunConfig:
+    """Build a :class:`RunConfig`, turning validation errors into one readable ConfigError."""
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err)) from None
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value as a TOML scalar or array; bare words stay strings."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def resolve_scenario(name_or_path: str | Path) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" and p.exists():
+        return p
+    candidate = SCENARIO_DIR / f"{name_or_path}.toml"
+    if candidate.exists():
+        return candidate
+    known = sorted(q.stem for q in SCENARIO_DIR.glob("*.toml"))
+    raise ConfigError(
+        f"scenario '{name_or_path}' not found: not a .toml file; known scenarios: {known}"
+    )
+
+
+def load(name_or_path: str | Path, updates: dict[str, Any] | None = None) -> RunConfig:
+    """Load a scenario by name (``experiments/scenarios/NAME.toml``) or path, apply updates."""
+    path = resolve_scenario(name_or_path)
+    with open(path, "rb") as fh:
+        try:
+            data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    data.setdefault("name", path.stem)
+    data = copy.deepcopy(data)
+    for key, value in (updates or {}).items():
+        _set_dotted_loose(data, key, value)
+    return validate(data)
+
+
+def _set_dotted_loose(data: dict[str, Any], key: str, value: Any) -> None:
+    """Like _set_dotted, but sections absent from a TOML file are filled from defaults."""
+    full = RunConfig().model_dump()
+    path = SHORT_NAMES.get(key, key)
+    parts = path.split(".")
+    # Check the key exists in the schema (names the problem), then set it in the sparse dict.
+    _set_dotted(full, key, value)
+    node = data
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value

@@ -1,0 +1,340 @@
+"""A price-time priority limit order book on integer ticks (continuous double auction).
+
+A plain data structure: it knows nothing of accounts' money, agents or Mesa. Price levels are
+FIFO deques keyed by integer tick, with one heap per side to find the best level; cancelled
+orders are removed lazily (marked dead, skipped when they reach the front of their queue), so
+cancel is O(1). Self-trade prevention cancels the *resting* order by default, so an account's
+order never fills against its own and the book can never end crossed.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal
+
+BUY, SELL = 1, -1
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = -1
+
+
+OrderType = Literal["limit", "market", "ioc"]
+
+
+@dataclass(slots=True, eq=False)
+class Order:
+    id: int
+    account: int
+    side: int  # +1 buy, -1 sell
+    price: int | None  # tick; None for market
+    qty: int  # remaining lots
+    kind: str  # "limit" | "market" | "ioc"
+    tag: str = "ordinary"  # why the order exists: ordinary, forced_close, liquidation, ...
+    step: int = 0
+    alive: bool = True
+
+
+@dataclass(slots=True, frozen=True)
+class Trade:
+    step: int
+    price: int  # tick
+    qty: int
+    aggressor: int  # side of the incoming order: +1 buyer-initiated, -1 seller-initiated
+    buyer: int
+    seller: int
+    buy_order: int
+    sell_order: int
+    buy_tag: str
+    sell_tag: str
+
+
+@dataclass(slots=True)
+class OrderResult:
+    order_id: int
+    status: Literal["rested", "filled", "partial", "cancelled", "rejected"]
+    filled: int = 0
+    remaining: int = 0
+    trades: list[Trade] = field(default_factory=list)
+    reason: str = ""
+    #: Own resting orders cancelled by self-trade prevention (order objects, qty at cancel).
+    stp_cancelled: list[Order] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "rejected"
+
+
+class OrderBook:
+    """Continuous double auction with price-time priority.
+
+    ``stp`` is the self-trade-prevention policy: ``"cancel_resting"`` (default) cancels the
+    account's own resting order and keeps matching; ``"cancel_incoming"`` cancels the rest of
+    the incoming order instead.
+    """
+
+    def __init__(self, stp: Literal["cancel_resting", "cancel_incoming"] = "cancel_resting"):
+        if stp not in ("cancel_resting", "cancel_incoming"):
+            raise ValueError(f"stp = {stp!r}: allowed 'cancel_resting' or 'cancel_incoming'")
+        self.stp = stp
+        self._levels: dict[int, dict[int, deque[Order]]] = {BUY: {}, SELL: {}}
+        self._volume: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}
+        # bids stored negated so both heaps are min-heaps of "better first"
+        self._heap: dict[int, list[int]] = {BUY: [], SELL: []}
+        self._orders: dict[int, Order] = {}
+        self._next_id = 1
+        self.band: tuple[int | None, int | None] = (None, None)
+        self.last_price: int | None = None
+        self.step = 0
+        self._vwap_pq = 0.0
+        self._vwap_q = 0
+        self.volume_total = 0
+
+    # -- queries ---------------------------------------------------------------------------
+    def _best(self, side: int) -> int | None:
+        heap, levels = self._heap[side], self._levels[side]
+        while heap:
+            key = heap[0]
+            price = -key if side == BUY else key
+            if price in levels:
+                return price
+            heapq.heappop(heap)
+        return None
+
+    @property
+    def best_bid(self) -> int | None:
+        return self._best(BUY)
+
+    @property
+    def best_ask(self) -> int | None:
+        return self._best(SELL)
+
+    def mid(self) -> float | None:
+        b, a = self.best_bid, self.best_ask
+        if b is None or a is None:
+            return None
+        return (a + b) / 2
+
+    def depth(self, side: int, levels: int = 10) -> list[tuple[int, int]]:
+        """Best ``levels`` price levels of a side as (tick, lots), best first."""
+        vol = self._volume[side]
+        prices = sorted(vol, reverse=(side == BUY))[:levels]
+        return [(p, vol[p]) for p in prices]
+
+    def volume_at(self, side: int, price: int) -> int:
+        return self._volume[side].get(price, 0)
+
+    def order(self, order_id: int) -> Order | None:
+        return self._orders.get(order_id)
+
+    def open_orders(self, account: int | None = None) -> list[Order]:
+        return [o for o in self._orders.values() if account is None or o.account == account]
+
+    def __len__(self) -> int:
+        return len(self._orders)
+
+    # -- settlement VWAP ---------------------------------------------------------------------
+    def reset_vwap(self) -> None:
+        self._vwap_pq, self._vwap_q = 0.0, 0
+
+    @property
+    def vwap(self) -> float | None:
+        """Volume-weighted average tick of trades since the last :meth:`reset_vwap`."""
+        return self._vwap_pq / self._vwap_q if self._vwap_q else None
+
+    @property
+    def vwap_volume(self) -> int:
+        return self._vwap_q
+
+    # -- band --------------------------------------------------------------------------------
+    def set_band(self, lo: int | None, hi: int | None) -> None:
+        self.band = (lo, hi)
+
+    def _check_price(self, price: int) -> str:
+        lo, hi = self.band
+        if lo is not None and price < lo:
+            return f"price {price} below the lower limit {lo}"
+        if hi is not None and price > hi:
+            return f"price {price} above the upper limit {hi}"
+        return ""
+
+    # -- order entry -------------------------------------------------------------------------
+    def submit(
+        self,
+        account: int,
+        side: int,
+        qty: int,
+        price: int | None = None,
+        kind: OrderType = "limit",
+        tag: str = "ordinary",
+    ) -> OrderResult:
+        """Enter an order. Market orders sweep the book at the counterparty's prices within the
+        band; IOC orders match up to their limit; both cancel what is left. Limit orders rest."""
+        oid = self._next_id
+        self._next_id += 1
+        reason = ""
+        if side not in (BUY, SELL):
+            reason = f"side {side!r}: allowed +1 (buy) or -1 (sell)"
+        elif not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            reason = f"qty {qty!r}: must be a positive whole number of lots"
+        elif kind not in ("limit", "market", "ioc"):
+            reason = f"kind {kind!r}: allowed 'limit', 'market', 'ioc'"
+        elif kind == "market":
+            if price is not None:
+                reason = "a market order takes no price"
+        elif price is None or not isinstance(price, int) or isinstance(price, bool):
+            reason = f"price {price!r}: a {kind} order needs an integer tick"
+        else:
+            reason = self._check_price(price)
+        if reason:
+            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, [], reason)
+
+        order = Order(oid, account, side, price, qty, kind, tag, self.step)
+        result = OrderResult(oid, "filled")
+        if kind == "market":
+            lo, hi = self.band
+            limit = hi if side == BUY else lo
+        else:
+            limit = price
+        self._match(order, limit, result)
+        if order.qty > 0:
+            if kind == "limit" and order.alive:
+                self._rest(order)
+                result.status = "rested" if result.filled == 0 else "partial"
+            else:
+                order.alive = False
+                result.status = "cancelled" if result.filled == 0 else "partial"
+        result.remaining = order.qty
+        return result
+
+    def _match(self, order: Order, limit: int | None, result: OrderResult) -> None:
+        opp = -order.side
+        levels, volume, heap = self._levels[opp], self._volume[opp], self._heap[opp]
+        while order.qty > 0:
+            best = self._best(opp)
+            if best is None:
+                break
+            if limit is not None and (best > limit if order.side == BUY else best < limit):
+                break
+            queue = levels[best]
+            while queue and order.qty > 0:
+                resting = queue[0]
+                if not resting.alive:
+                    queue.popleft()
+                    continue
+                if resting.account == order.account:
+                    if self.stp == "cancel_incoming":
+                        order.alive = False
+                        return
+                    result.stp_cancelled.append(
+                        Order(
+                            resting.id,
+                            resting.account,
+                            resting.side,
+                            resting.price,
+                            resting.qty,
+                            resting.kind,
+                            resting.tag,
+                            resting.step,
+                            False,
+                        )
+                    )
+                    self._kill(resting)
+                    queue.popleft()
+                    continue
+                q = min(order.qty, resting.qty)
+                order.qty -= q
+                resting.qty -= q
+                volume[best] -= q
+                if order.side == BUY:
+                    t = Trade(
+                        self.step,
+                        best,
+                        q,
+                        BUY,
+                        order.account,
+                        resting.account,
+                        order.id,
+                        resting.id,
+                        order.tag,
+                        resting.tag,
+                    )
+                else:
+                    t = Trade(
+                        self.step,
+                        best,
+                        q,
+                        SELL,
+                        resting.account,
+                        order.account,
+                        resting.id,
+                        order.id,
+                        resting.tag,
+                        order.tag,
+                    )
+                result.trades.append(t)
+                result.filled += q
+                self.last_price = best
+                self._vwap_pq += best * q
+                self._vwap_q += q
+                self.volume_total += q
+                if resting.qty == 0:
+                    resting.alive = False
+                    del self._orders[resting.id]
+                    queue.popleft()
+            if volume.get(best, 0) <= 0:
+                levels.pop(best, None)
+                volume.pop(best, None)
+                if heap and (heap[0] == (-best if opp == BUY else best)):
+                    heapq.heappop(heap)
+
+    def _rest(self, order: Order) -> None:
+        side, price = order.side, order.price
+        assert price is not None
+        levels = self._levels[side]
+        queue = levels.get(price)
+        if queue is None:
+            queue = levels[price] = deque()
+            self._volume[side][price] = 0
+            heapq.heappush(self._heap[side], -price if side == BUY else price)
+        queue.append(order)
+        self._volume[side][price] += order.qty
+        self._orders[order.id] = order
+
+    def _kill(self, order: Order) -> None:
+        """Remove a live resting order from the books (its queue entry is dropped lazily)."""
+        order.alive = False
+        del self._orders[order.id]
+        vol = self._volume[order.side]
+        vol[order.price] -= order.qty
+        if vol[order.price] <= 0:
+            del vol[order.price]
+            del self._levels[order.side][order.price]
+
+    # -- cancel ------------------------------------------------------------------------------
+    def cancel(self, order_id: int) -> Order | None:
+        """Cancel a resting order; returns it (with its unfilled qty) or None if not resting."""
+        order = self._orders.get(order_id)
+        if order is None:
+            return None
+        self._kill(order)
+        return order
+
+    def cancel_account(self, account: int) -> list[Order]:
+        return [self.cancel(o.id) for o in self.open_orders(account)]  # type: ignore[misc]
+
+    def clear(self) -> list[Order]:
+        """Expire every resting order (day orders at the close); returns them."""
+        gone = list(self._orders.values())
+        for o in gone:
+            o.alive = False
+        self._orders.clear()
+        for side in (BUY, SELL):
+            self._levels[side].clear()
+            self._volume[side].clear()
+            self._heap[side].clear()
+        return gone

@@ -1,0 +1,573 @@
+"""Clearing house and broker: accounts, margin, mark-to-market, netting, delivery, loss regimes.
+
+Units: *price* in price units (e.g. $/bbl, ¥/t), *lots* in contracts, *money* = price × lots ×
+multiplier. Every cash flow is between two named parties: accounts, the fee collector, the
+warehouse (delivery costs), the insurance fund and the broker (bad debt it absorbs). That is
+what makes the ledger residual a real check:
+
+    Σ_accounts (equity − deposits) + fees + delivery costs + (fund − fund seed) − broker loss = 0
+
+Positions are kept as separate long and short lots (lock positions are allowed), each side with
+a *basis* price: the average opening price until the first daily settlement, then the last
+settlement price (Chinese 逐日盯市: daily P&L is moved into cash at settlement).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+LossRegime = Literal["broker", "insurance_fund", "socialized", "adl"]
+
+#: Channels of execution transfers (see :meth:`ClearingHouse.apply_fill`).
+CHANNELS = ("ordinary", "harvest_forced_close", "liquidation", "expiry")
+
+
+class InvariantError(AssertionError):
+    """An accounting invariant is broken; the message names the account and the step."""
+
+
+# -- pure accounting functions ---------------------------------------------------------------
+
+
+def margin_required(lots: int, price: float, multiplier: float, rate: float) -> float:
+    """Margin for ``lots`` at ``price`` (money) = |price| × multiplier × lots × rate."""
+    return abs(price) * multiplier * lots * rate
+
+
+def floating_pnl(
+    long: int, long_basis: float, short: int, short_basis: float, mark: float, multiplier: float
+) -> float:
+    """Unrealised P&L (money) of a long/short book marked at ``mark`` (price units)."""
+    return (long * (mark - long_basis) + short * (short_basis - mark)) * multiplier
+
+
+def liquidation_price(
+    side: Literal["long", "short"],
+    entry_price: float,
+    lots: int,
+    multiplier: float,
+    equity: float,
+    margin_rate: float,
+    maintenance_ratio: float,
+) -> float:
+    """Price at which equity falls to ``maintenance_ratio`` × margin (margin on that price).
+
+    ``equity`` is the account's equity (money) at ``entry_price``. For a long position
+    equity(P) = equity + (P − entry) × lots × mult, margin(P) = P × lots × mult × rate, so
+    P = (lots·mult·entry − equity) / (lots·mult·(1 − k·rate)); a short mirrors it with
+    P = (equity + lots·mult·entry) / (lots·mult·(1 + k·rate)). Returns price units.
+    """
+    if side not in ("long", "short"):
+        raise ValueError(f"side = {side!r}: allowed 'long' or 'short'")
+    if not (isinstance(lots, int) and lots > 0):
+        raise ValueError(f"lots = {lots!r}: must be a positive whole number")
+    if multiplier <= 0:
+        raise ValueError(f"multiplier = {multiplier}: must be > 0")
+    if not 0 < margin_rate <= 1:
+        raise ValueError(f"margin_rate = {margin_rate}: must be in (0, 1]")
+    if not 0 < maintenance_ratio <= 1:
+        raise ValueError(f"maintenance_ratio = {maintenance_ratio}: must be in (0, 1]")
+    if entry_price <= 0:
+        raise ValueError(f"entry_price = {entry_price}: must be > 0")
+    km = maintenance_ratio * margin_rate
+    nm = lots * multiplier
+    if side == "long":
+        if km >= 1:
+            raise ValueError("maintenance_ratio × margin_rate = 1: a long is never liquidated")
+        return (nm * entry_price - equity) / (nm * (1 - km))
+    return (equity + nm * entry_price) / (nm * (1 + km))
+
+
+def bankruptcy_price(net_lots: int, mark: float, equity: float, multiplier: float) -> float:
+    """Price (price units) at which an account with ``net_lots`` (+ long) and ``equity`` at
+    ``mark`` has exactly zero equity."""
+    if net_lots == 0:
+        raise ValueError("net_lots = 0: a flat account has no bankruptcy price")
+    return mark - equity / (net_lots * multiplier)
+
+
+# -- accounts --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, eq=False)
+class Account:
+    id: int
+    owner: str  # agent class label: retail, hedger, market_maker, arbitrageur, ...
+    deliverable: bool
+    deposits: float = 0.0  # money paid in (initial + top-ups)
+    cash: float = 0.0  # deposits + realised/settled P&L − fees ± loss transfers
+    long: int = 0
+    short: int = 0
+    long_basis: float = 0.0
+    short_basis: float = 0.0
+    long_open_avg: float = 0.0  # average opening price, for reporting
+    short_open_avg: float = 0.0
+    fees: float = 0.0
+    realized: float = 0.0  # closed-trade and settled (MTM) P&L, money
+    delivery_pnl: float = 0.0  # value of goods at spot − final settlement, less delivery cost
+    bad_debt_received: float = 0.0  # covered by broker / fund / clawback
+    clawed_back: float = 0.0  # taken by socialization
+    penalty_paid: float = 0.0  # liquidation penalties paid to the fund
+    transfers: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0.0))
+    margin_called: bool = False
+    call_amount: float = 0.0
+    n_margin_calls: int = 0
+    n_liquidations: int = 0
+    went_negative: bool = False
+    pending_close_long: int = 0  # lots in resting/working orders that close longs
+    pending_close_short: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.long - self.short
+
+    @property
+    def lots(self) -> int:
+        return self.long + self.short
+
+    def floating(self, mark: float, multiplier: float) -> float:
+        return floating_pnl(
+            self.long, self.long_basis, self.short, self.short_basis, mark, multiplier
+        )
+
+    def equity(self, mark: float, multiplier: float) -> float:
+        """Cash + floating P&L at ``mark`` (money)."""
+        return self.cash + self.floating(mark, multiplier)
+
+    def pnl(self, mark: float, multiplier: float) -> float:
+        return self.equity(mark, multiplier) - self.deposits
+
+
+@dataclass(slots=True)
+class Event:
+    step: int
+    kind: str
+    account: int
+    lots: int = 0
+    price: float = float("nan")
+    amount: float = 0.0
+    note: str = ""
+
+
+class ClearingHouse:
+    """Accounts, margin and the loss-absorbing parties.
+
+    It never matches orders: fills come from the book through :meth:`apply_fill`; ADL and
+    expiry pairings are clearing-level transfers at a stated price.
+    """
+
+    def __init__(
+        self,
+        multiplier: float,
+        fee_per_lot: float,
+        maintenance_ratio: float = 1.0,
+        loss_regime: LossRegime = "broker",
+        insurance_fund: float = 0.0,
+        liquidation_penalty: float = 0.0,
+        lock_margin: Literal["both", "larger_side"] = "both",
+        delivery_cost: float = 0.0,
+    ):
+        if loss_regime not in ("broker", "insurance_fund", "socialized", "adl"):
+            raise ValueError(
+                f"loss_regime = {loss_regime!r}: allowed broker, insurance_fund, socialized, adl"
+            )
+        self.multiplier = multiplier
+        self.fee_per_lot = fee_per_lot
+        self.maintenance_ratio = maintenance_ratio
+        self.loss_regime = loss_regime
+        self.liquidation_penalty = liquidation_penalty
+        self.lock_margin = lock_margin
+        self.delivery_cost = delivery_cost
+        self.accounts: list[Account] = []
+        self.open_interest = 0
+        self.fees_collected = 0.0
+        self.delivery_costs = 0.0
+        self.fund_seed = insurance_fund
+        self.fund = insurance_fund
+        self.fund_paid = 0.0
+        self.fund_received = 0.0
+        self.broker_loss = 0.0
+        self.broker_receivables: dict[int, float] = {}
+        self.socialized_total = 0.0
+        self.turnover = 0.0  # money
+        self.volume = 0  # lots
+        self.events: list[Event] = []
+        self.step = 0
+
+    # -- accounts --------------------------------------------------------------------------
+    def open_account(self, owner: str, deliverable: bool, deposit: float) -> Account:
+        if deposit < 0 or not math.isfinite(deposit):
+            raise ValueError(f"deposit = {deposit}: must be a finite amount >= 0")
+        acc = Account(len(self.accounts), owner, deliverable, deposits=deposit, cash=deposit)
+        self.accounts.append(acc)
+        return acc
+
+    def deposit(self, account: Account, amount: float) -> None:
+        """Top-up (money) from outside the system."""
+        if amount <= 0 or not math.isfinite(amount):
+            raise ValueError(f"amount = {amount}: a deposit must be a finite amount > 0")
+        account.deposits += amount
+        account.cash += amount
+        self.events.append(Event(self.step, "top_up", account.id, amount=amount))
+
+    def margin_used(self, acc: Account, price: float, rate: float) -> float:
+        lots = max(acc.long, acc.short) if self.lock_margin == "larger_side" else acc.lots
+        return margin_required(lots, price, self.multiplier, rate)
+
+    # -- fills -------------------------------------------------------------------------------
+    def _open(self, acc: Account, side: int, qty: int, price: float) -> None:
+        if side > 0:
+            n = acc.long + qty
+            acc.long_basis = (acc.long_basis * acc.long + price * qty) / n
+            acc.long_open_avg = (acc.long_open_avg * acc.long + price * qty) / n
+            acc.long = n
+        else:
+            n = acc.short + qty
+            acc.short_basis = (acc.short_basis * acc.short + price * qty) / n
+            acc.short_open_avg = (acc.short_open_avg * acc.short + price * qty) / n
+            acc.short = n
+
+    def _close(self, acc: Account, side: int, qty: int, price: float) -> None:
+        """Close ``qty`` lots: side +1 = buy (closes shorts), −1 = sell (closes longs)."""
+        m = self.multiplier
+        if side > 0:
+            if qty > acc.short:
+                raise InvariantError(
+                    f"step {self.step}: account {acc.id} buys to close {qty} lots but holds "
+                    f"{acc.short} short"
+                )
+            pnl = qty * (acc.short_basis - price) * m
+            acc.short -= qty
+            if acc.short == 0:
+                acc.short_basis = acc.short_open_avg = 0.0
+        else:
+            if qty > acc.long:
+                raise InvariantError(
+                    f"step {self.step}: account {acc.id} sells to close {qty} lots but holds "
+                    f"{acc.long} long"
+                )
+            pnl = qty * (price - acc.long_basis) * m
+            acc.long -= qty
+            if acc.long == 0:
+                acc.long_basis = acc.long_open_avg = 0.0
+        acc.realized += pnl
+        acc.cash += pnl
+
+    def apply_fill(
+        self,
+        buyer: Account,
+        seller: Account,
+        qty: int,
+        price: float,
+        buyer_closes: bool,
+        seller_closes: bool,
+        ref_price: float,
+        channel: str,
+        fees: bool = True,
+    ) -> None:
+        """Book one fill of ``qty`` lots at ``price`` between two accounts.
+
+        ``ref_price`` (price units) is the fair value at the time: the fill moves
+        (ref − price) × qty × mult from seller to buyer, booked as an execution transfer in
+        ``channel``; what the accounts gain or lose afterwards from holding the position is the
+        market component.
+        """
+        if buyer is seller:
+            raise InvariantError(f"step {self.step}: account {buyer.id} trades with itself")
+        for acc, side, closes in ((buyer, 1, buyer_closes), (seller, -1, seller_closes)):
+            if closes:
+                self._close(acc, side, qty, price)
+            else:
+                self._open(acc, side, qty, price)
+            if fees and self.fee_per_lot:
+                fee = self.fee_per_lot * qty
+                acc.cash -= fee
+                acc.fees += fee
+                self.fees_collected += fee
+        # OI counts one side: Σ long grows when the buyer opens, shrinks when the seller closes.
+        self.open_interest += (0 if buyer_closes else qty) - (qty if seller_closes else 0)
+        x = (ref_price - price) * qty * self.multiplier
+        buyer.transfers[channel] += x
+        seller.transfers[channel] -= x
+        self.turnover += abs(price) * qty * self.multiplier
+        self.volume += qty
+
+    def net_locks(self, acc: Account) -> int:
+        """Offset an account's own longs against its shorts: no trade, no price impact.
+
+        Returns the lots netted (open interest falls by that much).
+        """
+        k = min(acc.long - acc.pending_close_long, acc.short - acc.pending_close_short)
+        if k <= 0:
+            return 0
+        pnl = k * (acc.short_basis - acc.long_basis) * self.multiplier
+        acc.long -= k
+        acc.short -= k
+        if acc.long == 0:
+            acc.long_basis = acc.long_open_avg = 0.0
+        if acc.short == 0:
+            acc.short_basis = acc.short_open_avg = 0.0
+        acc.realized += pnl
+        acc.cash += pnl
+        self.open_interest -= k
+        self.events.append(Event(self.step, "netting", acc.id, lots=k))
+        return k
+
+    # -- settlement and margin ---------------------------------------------------------------
+    def mark_to_market(self, settle: float) -> None:
+        """Daily settlement: move every account's floating P&L at ``settle`` into cash and
+        re-base its positions at ``settle``."""
+        m = self.multiplier
+        for acc in self.accounts:
+            if acc.long or acc.short:
+                vm = floating_pnl(acc.long, acc.long_basis, acc.short, acc.short_basis, settle, m)
+                acc.cash += vm
+                acc.realized += vm
+                if acc.long:
+                    acc.long_basis = settle
+                if acc.short:
+                    acc.short_basis = settle
+
+    def issue_margin_calls(self, settle: float, rate: float) -> list[Account]:
+        """After settlement: call every account with equity < maintenance × margin used."""
+        called = []
+        for acc in self.accounts:
+            acc.margin_called = False
+            acc.call_amount = 0.0
+            if not acc.lots:
+                continue
+            need = self.maintenance_ratio * self.margin_used(acc, settle, rate)
+            eq = acc.equity(settle, self.multiplier)
+            if eq < need:
+                acc.margin_called = True
+                acc.call_amount = need - eq
+                acc.n_margin_calls += 1
+                called.append(acc)
+                self.events.append(
+                    Event(self.step, "margin_call", acc.id, acc.lots, settle, acc.call_amount)
+                )
+        return called
+
+    def lots_to_liquidate(self, acc: Account, price: float, rate: float) -> int:
+        """Lots to close so that equity ≥ maintenance × margin at ``price`` (ignoring impact)."""
+        eq = acc.equity(price, self.multiplier)
+        per_lot = self.maintenance_ratio * margin_required(1, price, self.multiplier, rate)
+        if eq <= 0 or per_lot <= 0:
+            return acc.lots
+        keep = math.floor(eq / per_lot)
+        held = max(acc.long, acc.short) if self.lock_margin == "larger_side" else acc.lots
+        return max(0, min(acc.lots, held - keep))
+
+    def pay_penalty(self, acc: Account, notional: float, mark: float) -> None:
+        """Liquidation penalty to the insurance fund, out of remaining positive equity."""
+        if self.liquidation_penalty <= 0:
+            return
+        eq = acc.equity(mark, self.multiplier)
+        amount = min(max(eq, 0.0), self.liquidation_penalty * notional)
+        if amount > 0:
+            acc.cash -= amount
+            acc.penalty_paid += amount
+            self.fund += amount
+            self.fund_received += amount
+
+    # -- negative equity ---------------------------------------------------------------------
+    def cover_negative_equity(self, acc: Account, mark: float) -> float:
+        """Make a bankrupt, flat (or expired) account whole by the loss regime; returns the
+        deficit covered (money). Each party's share is booked so the loss is traceable."""
+        eq = acc.equity(mark, self.multiplier)
+        if eq >= 0:
+            return 0.0
+        deficit = -eq
+        acc.went_negative = True
+        self.events.append(Event(self.step, "negative_equity", acc.id, acc.lots, mark, deficit))
+        left = deficit
+        if self.loss_regime in ("insurance_fund", "socialized", "adl") and self.fund > 0:
+            take = min(self.fund, left)
+            self.fund -= take
+            self.fund_paid += take
+            left -= take
+            self._credit(acc, take, "insurance_fund")
+        if left > 0 and self.loss_regime == "socialized":
+            left -= self._claw_back(acc, left, mark)
+        if left > 1e-12:
+            self.broker_loss += left
+            self.broker_receivables[acc.id] = self.broker_receivables.get(acc.id, 0.0) + left
+            self._credit(acc, left, "broker")
+        return deficit
+
+    def _credit(self, acc: Account, amount: float, source: str) -> None:
+        acc.cash += amount
+        acc.bad_debt_received += amount
+        self.events.append(Event(self.step, "bad_debt_covered", acc.id, amount=amount, note=source))
+
+    def _claw_back(self, bankrupt: Account, amount: float, mark: float) -> float:
+        """Take ``amount`` pro rata from accounts' positive P&L (OKEx-style); returns taken."""
+        m = self.multiplier
+        profits = [(a, a.pnl(mark, m)) for a in self.accounts if a is not bankrupt]
+        profits = [(a, p) for a, p in profits if p > 0]
+        total = sum(p for _, p in profits)
+        if total <= 0:
+            return 0.0
+        take_total = min(amount, total)
+        for a, p in profits:
+            share = take_total * p / total
+            a.cash -= share
+            a.clawed_back += share
+            self.events.append(Event(self.step, "clawback", a.id, amount=share))
+        self.socialized_total += take_total
+        bankrupt.cash += take_total
+        bankrupt.bad_debt_received += take_total
+        self.events.append(
+            Event(self.step, "bad_debt_covered", bankrupt.id, amount=take_total, note="socialized")
+        )
+        return take_total
+
+    def auto_deleverage(self, acc: Account, mark: float, ref_price: float) -> int:
+        """ADL: close a bankrupt account's net position at its bankruptcy price against the
+        opposing positions ranked by profit × leverage. Returns lots closed."""
+        m = self.multiplier
+        self.net_locks(acc)
+        net = acc.net
+        if net == 0:
+            return 0
+        eq = acc.equity(mark, m)
+        price = bankruptcy_price(net, mark, eq, m)
+        want = abs(net)
+        side = 1 if net > 0 else -1  # the bankrupt account's side
+        candidates = []
+        for a in self.accounts:
+            if a is acc:
+                continue
+            opp = a.short if side > 0 else a.long
+            opp -= a.pending_close_short if side > 0 else a.pending_close_long
+            if opp <= 0:
+                continue
+            a_eq = a.equity(mark, m)
+            pnl = a_eq - a.deposits
+            lev = abs(a.net) * abs(mark) * m / a_eq if a_eq > 0 else 0.0
+            candidates.append((pnl * lev if pnl > 0 else pnl, a.id, a, opp))
+        candidates.sort(key=lambda c: (-c[0], c[1]))
+        done = 0
+        for _, _, a, opp in candidates:
+            if done >= want:
+                break
+            q = min(opp, want - done)
+            if side > 0:  # bankrupt long sells to the short holder, both close
+                self.apply_fill(a, acc, q, price, True, True, ref_price, "liquidation", fees=False)
+            else:
+                self.apply_fill(acc, a, q, price, True, True, ref_price, "liquidation", fees=False)
+            self.events.append(Event(self.step, "adl", a.id, q, price, note=f"vs {acc.id}"))
+            done += q
+        if done:
+            acc.n_liquidations += 1
+            self.events.append(Event(self.step, "adl_bankrupt", acc.id, done, price))
+        return done
+
+    # -- expiry ------------------------------------------------------------------------------
+    def expire(self, final_settle: float, spot: float, ref_price: float) -> None:
+        """Expiry: final mark-to-market, close what accounts without delivery rights still
+        hold against opposite positions at the final settlement price, then deliver the
+        rest against spot (goods valued at spot; each side pays the delivery cost)."""
+        m = self.multiplier
+        self.mark_to_market(final_settle)
+        for acc in self.accounts:
+            acc.pending_close_long = acc.pending_close_short = 0
+            self.net_locks(acc)
+        nd = [a for a in self.accounts if a.lots and not a.deliverable]
+        for acc in nd:
+            while acc.lots:
+                side = 1 if acc.long else -1
+                opp = [
+                    a for a in self.accounts if a is not acc and (a.short if side > 0 else a.long)
+                ]
+                if not opp:
+                    raise InvariantError(
+                        f"step {self.step}: account {acc.id} holds {acc.lots} lots at expiry "
+                        "with no opposite position"
+                    )
+                opp.sort(key=lambda a: (a.deliverable, a.id))  # other non-deliverables first
+                a = opp[0]
+                q = min(acc.long if side > 0 else acc.short, a.short if side > 0 else a.long)
+                buyer, seller = (a, acc) if side > 0 else (acc, a)
+                self.apply_fill(
+                    buyer, seller, q, final_settle, True, True, ref_price, "expiry", fees=False
+                )
+                self.events.append(Event(self.step, "expiry_close", acc.id, q, final_settle))
+        cost = self.delivery_cost
+        for acc in self.accounts:
+            if not acc.lots:
+                continue
+            value = (acc.long * (spot - final_settle) + acc.short * (final_settle - spot)) * m
+            fee = acc.lots * cost * m
+            acc.cash += value - fee
+            acc.delivery_pnl += value - fee
+            acc.transfers["expiry"] += (acc.long - acc.short) * (spot - ref_price) * m
+            self.delivery_costs += fee
+            self.events.append(Event(self.step, "delivery", acc.id, acc.net, spot, value - fee))
+            self.open_interest -= acc.long
+            acc.long = acc.short = 0
+            acc.long_basis = acc.short_basis = acc.long_open_avg = acc.short_open_avg = 0.0
+        for acc in self.accounts:
+            self.cover_negative_equity(acc, final_settle)
+
+    # -- invariants --------------------------------------------------------------------------
+    def ledger_residual(self, mark: float) -> float:
+        """Σ_accounts (equity − deposits) + fees + delivery costs + fund change − broker loss
+        (money); zero when every cash flow has both ends booked."""
+        m = self.multiplier
+        total = math.fsum(a.equity(mark, m) - a.deposits for a in self.accounts)
+        return (
+            total
+            + self.fees_collected
+            + self.delivery_costs
+            + (self.fund - self.fund_seed)
+            - self.broker_loss
+        )
+
+    def check_invariants(self, mark: float, step: int | None = None) -> None:
+        """Raise :class:`InvariantError` naming the account and step on any breach."""
+        step = self.step if step is None else step
+        sum_long = sum_short = 0
+        for a in self.accounts:
+            if a.long < 0 or a.short < 0:
+                raise InvariantError(
+                    f"step {step}: account {a.id} ({a.owner}) holds negative lots "
+                    f"(long {a.long}, short {a.short})"
+                )
+            if a.pending_close_long > a.long or a.pending_close_short > a.short:
+                raise InvariantError(
+                    f"step {step}: account {a.id} ({a.owner}) has close orders for more lots "
+                    f"than it holds"
+                )
+            sum_long += a.long
+            sum_short += a.short
+        if not (self.open_interest == sum_long == sum_short):
+            raise InvariantError(
+                f"step {step}: open interest {self.open_interest} != Σ long {sum_long} "
+                f"or Σ short {sum_short}"
+            )
+        for a in self.accounts:
+            book = (
+                a.deposits
+                + a.realized
+                - a.fees
+                + a.delivery_pnl
+                + a.bad_debt_received
+                - a.clawed_back
+                - a.penalty_paid
+            )
+            if abs(a.cash - book) > 1e-9 * max(abs(a.deposits), abs(a.cash), 1.0) + 1e-6:
+                raise InvariantError(
+                    f"step {step}: account {a.id} ({a.owner}) cash {a.cash:.6f} does not "
+                    f"reconcile with its bookings {book:.6f}"
+                )
+        res = self.ledger_residual(mark)
+        tol = 1e-9 * max(self.turnover, 1.0) + 1e-6
+        if abs(res) > tol:
+            worst = max(self.accounts, key=lambda a: abs(a.cash), default=None)
+            raise InvariantError(
+                f"step {step}: ledger residual {res:.6g} exceeds {tol:.3g} (turnover "
+                f"{self.turnover:.6g}); largest cash account {worst.id if worst else '-'}"
+            )

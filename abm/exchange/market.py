@@ -1,0 +1,474 @@
+"""The exchange and its brokers as one facade: orders in, fills booked, the day's cycle run.
+
+Agents talk to the market only through :class:`Exchange`: ``submit``, ``cancel``,
+``cancel_all``, ``deposit`` and read-only queries. The broker's duties (forced close of accounts
+without delivery rights at the deadline, liquidation after an unanswered margin call) run here,
+at the start of each step, with market orders at the counterparty's price; what a limit-locked
+market leaves unfilled is retried every step, and the client bears the loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from abm.exchange.book import BUY, SELL, OrderBook, OrderResult, Trade
+from abm.exchange.calendar import Calendar, Contract
+from abm.exchange.clearing import Account, ClearingHouse, Event
+
+Effect = Literal["open", "close", "auto"]
+
+
+@dataclass(slots=True)
+class StepStats:
+    """What happened in one step (kept by the exchange, read by the model's collectors)."""
+
+    volume: int = 0
+    value: float = 0.0  # Σ price × lots (price units), for VWAPs
+    forced_volume: int = 0
+    forced_value: float = 0.0
+    liquidation_volume: int = 0
+    buy_volume: int = 0  # buyer-initiated
+
+
+@dataclass(slots=True)
+class DayRecord:
+    day: int
+    settlement: float
+    margin_rate: float
+    n_margin_calls: int
+    volume: int
+    open_interest: int
+
+
+@dataclass
+class BrokerQueue:
+    """Accounts the broker is closing: reason per account ('forced_close' or 'liquidation')."""
+
+    forced: set[int] = field(default_factory=set)
+    liquidating: dict[int, int] = field(default_factory=dict)  # account -> lots still to close
+
+
+class Exchange:
+    def __init__(
+        self,
+        contract: Contract,
+        calendar: Calendar,
+        clearing: ClearingHouse,
+        initial_price: float,
+        stp: Literal["cancel_resting", "cancel_incoming"] = "cancel_resting",
+        check_every_step: bool = False,
+    ):
+        self.contract = contract
+        self.calendar = calendar
+        self.clearing = clearing
+        self.book = OrderBook(stp=stp)
+        self.check_every_step = check_every_step
+        self.settle_price = contract.to_price(contract.to_tick(initial_price))
+        self.prev_settle = self.settle_price
+        self.ref_price = initial_price
+        self.step = -1
+        self.day = -1
+        self.harvest_start_step = calendar.deadline_step  # the model moves it earlier
+        self._effect: dict[int, tuple[int, str]] = {}  # order id -> (account, "open"/"close")
+        self.broker = BrokerQueue()
+        self.stats = StepStats()
+        self.days: list[DayRecord] = []
+        self.trades_today: list[Trade] = []
+        self.called: list[Account] = []
+        self.expired = False
+        self.forced_fills: list[tuple[int, int, float]] = []  # (step, lots, price)
+        self.n_liquidation_orders = 0
+
+    # -- queries ----------------------------------------------------------------------------
+    @property
+    def accounts(self) -> list[Account]:
+        return self.clearing.accounts
+
+    def account(self, account_id: int) -> Account:
+        return self.clearing.accounts[account_id]
+
+    @property
+    def margin_rate(self) -> float:
+        return self.calendar.margin_rate(max(self.day, 0))
+
+    @property
+    def mark(self) -> float:
+        """Price (price units) used for intraday equity: the last trade, else the settlement."""
+        lp = self.book.last_price
+        return self.settle_price if lp is None else self.contract.to_price(lp)
+
+    def equity(self, acc: Account) -> float:
+        return acc.equity(self.mark, self.contract.multiplier)
+
+    def available(self, acc: Account) -> float:
+        """Equity − margin used (money), margin at the current settlement price."""
+        return self.equity(acc) - self.clearing.margin_used(
+            acc, self.settle_price, self.margin_rate
+        )
+
+    def risk_degree(self, acc: Account) -> float:
+        """Margin used / equity (Chinese 风险度); inf when equity ≤ 0 with a position."""
+        margin = self.clearing.margin_used(acc, self.settle_price, self.margin_rate)
+        eq = self.equity(acc)
+        if margin == 0:
+            return 0.0
+        return margin / eq if eq > 0 else float("inf")
+
+    def in_harvest_window(self, step: int | None = None) -> bool:
+        s = self.step if step is None else step
+        return self.harvest_start_step <= s < self.calendar.deadline_step
+
+    def after_deadline(self, step: int | None = None) -> bool:
+        s = self.step if step is None else step
+        return s >= self.calendar.deadline_step
+
+    # -- accounts -----------------------------------------------------------------------------
+    def open_account(self, owner: str, deliverable: bool, deposit: float) -> Account:
+        return self.clearing.open_account(owner, deliverable, deposit)
+
+    def deposit(self, acc: Account, amount: float) -> None:
+        self.clearing.deposit(acc, amount)
+
+    # -- orders -------------------------------------------------------------------------------
+    def submit(
+        self,
+        acc: Account,
+        side: int,
+        qty: int,
+        price: int | None = None,
+        kind: Literal["limit", "market", "ioc"] = "limit",
+        effect: Effect = "auto",
+        tag: str = "ordinary",
+        check_margin: bool = True,
+    ) -> OrderResult:
+        """Submit an order for ``acc``; ``price`` in ticks. ``effect`` says whether it opens or
+        closes lots ("auto": close if enough opposite lots are free, else open). Opening orders
+        need available ≥ the new lots' margin unless ``check_margin`` is off (broker orders)."""
+        effect_resolved, reason = self._admissible(acc, side, qty, effect)
+        if reason:
+            return OrderResult(0, "rejected", 0, qty if isinstance(qty, int) else 0, [], reason)
+        if effect_resolved == "open" and check_margin:
+            if self.after_deadline() and not acc.deliverable:
+                return OrderResult(
+                    0,
+                    "rejected",
+                    0,
+                    qty,
+                    [],
+                    f"account {acc.id} has no delivery rights: no new positions "
+                    "after the forced-close deadline",
+                )
+            px = self.contract.to_price(price) if price is not None else self.mark
+            need = (
+                self.clearing.margin_used(acc, self.settle_price, self.margin_rate)
+                + qty * abs(px) * self.contract.multiplier * self.margin_rate
+            )
+            if self.equity(acc) < need:
+                return OrderResult(
+                    0,
+                    "rejected",
+                    0,
+                    qty,
+                    [],
+                    f"account {acc.id}: equity {self.equity(acc):.2f} below the "
+                    f"margin {need:.2f} this order would need",
+                )
+        if effect_resolved == "close":
+            if side == BUY:
+                acc.pending_close_short += qty
+            else:
+                acc.pending_close_long += qty
+        self.book.step = self.step
+        res = self.book.submit(acc.id, side, qty, price, kind, tag)
+        if not res.ok:
+            self._release(acc, side, effect_resolved, qty)
+            return res
+        self._effect[res.order_id] = (acc.id, effect_resolved)
+        for o in res.stp_cancelled:
+            self._on_gone(o.id, o.side, o.qty)
+        for t in res.trades:
+            self._book_trade(t, res.order_id)
+        if self.book.order(res.order_id) is None:  # did not rest: release what is unfilled
+            self._on_gone(res.order_id, side, res.remaining)
+        return res
+
+    def _admissible(self, acc: Account, side: int, qty: int, effect: Effect) -> tuple[str, str]:
+        """(resolved effect, rejection reason or '')."""
+        if side not in (BUY, SELL):
+            return "", f"side {side!r}: allowed +1 (buy) or -1 (sell)"
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            return "", f"qty {qty!r}: must be a positive whole number of lots"
+        if self.expired:
+            return "", "the contract has expired"
+        closable = (
+            acc.short - acc.pending_close_short
+            if side == BUY
+            else acc.long - acc.pending_close_long
+        )
+        if effect == "auto":
+            return ("close" if closable >= qty else "open"), ""
+        if effect == "close":
+            if qty > closable:
+                return "", (
+                    f"account {acc.id}: close {qty} lots exceeds the {closable} "
+                    f"{'short' if side == BUY else 'long'} lots free to close"
+                )
+            return "close", ""
+        if effect == "open":
+            return "open", ""
+        return "", f"effect {effect!r}: allowed 'open', 'close', 'auto'"
+
+    def _release(self, acc: Account, side: int, effect: str, qty: int) -> None:
+        if effect == "close":
+            if side == BUY:
+                acc.pending_close_short -= qty
+            else:
+                acc.pending_close_long -= qty
+
+    def _on_gone(self, order_id: int, side: int, remaining: int) -> None:
+        """An order left the book with ``remaining`` lots unfilled: release its close claim."""
+        info = self._effect.pop(order_id, None)
+        if info is None or remaining <= 0:
+            return
+        acc_id, effect = info
+        self._release(self.clearing.accounts[acc_id], side, effect, remaining)
+
+    def cancel(self, order_id: int) -> bool:
+        o = self.book.cancel(order_id)
+        if o is None:
+            return False
+        self._on_gone(o.id, o.side, o.qty)
+        return True
+
+    def cancel_all(self, acc: Account) -> int:
+        gone = self.book.cancel_account(acc.id)
+        for o in gone:
+            self._on_gone(o.id, o.side, o.qty)
+        return len(gone)
+
+    def _channel(self, t: Trade) -> str:
+        tags = (t.buy_tag, t.sell_tag)
+        if "forced_close" in tags:
+            return "harvest_forced_close"
+        if "liquidation" in tags:
+            return "liquidation"
+        if self.in_harvest_window(t.step):
+            return "harvest_forced_close"
+        return "ordinary"
+
+    def _book_trade(self, t: Trade, incoming: int) -> None:
+        accs = self.clearing.accounts
+        buyer, seller = accs[t.buyer], accs[t.seller]
+        b_eff = self._effect[t.buy_order][1]
+        s_eff = self._effect[t.sell_order][1]
+        resting = t.sell_order if t.buy_order == incoming else t.buy_order
+        if self.book.order(resting) is None:  # fully filled: it leaves the book
+            del self._effect[resting]
+        price = self.contract.to_price(t.price)
+        if b_eff == "close":
+            buyer.pending_close_short -= t.qty
+        if s_eff == "close":
+            seller.pending_close_long -= t.qty
+        self.clearing.apply_fill(
+            buyer,
+            seller,
+            t.qty,
+            price,
+            b_eff == "close",
+            s_eff == "close",
+            self.ref_price,
+            self._channel(t),
+        )
+        st = self.stats
+        st.volume += t.qty
+        st.value += price * t.qty
+        if t.aggressor == BUY:
+            st.buy_volume += t.qty
+        if "forced_close" in (t.buy_tag, t.sell_tag):
+            st.forced_volume += t.qty
+            st.forced_value += price * t.qty
+            self.forced_fills.append((t.step, t.qty, price))
+        if "liquidation" in (t.buy_tag, t.sell_tag):
+            st.liquidation_volume += t.qty
+            for acc, tag in ((buyer, t.buy_tag), (seller, t.sell_tag)):
+                if tag == "liquidation":
+                    self.clearing.pay_penalty(
+                        acc, abs(price) * t.qty * self.contract.multiplier, price
+                    )
+        self.trades_today.append(t)
+
+    # -- the day's cycle ------------------------------------------------------------------------
+    def begin_step(self, step: int, ref_price: float) -> None:
+        """Open the step: a new day expires orders, sets the band and starts liquidations;
+        the broker works its forced closes and liquidations."""
+        if self.expired:
+            raise RuntimeError("the contract has expired; no more steps")
+        self.step = step
+        self.clearing.step = step
+        self.book.step = step
+        self.ref_price = ref_price
+        self.stats = StepStats()
+        cal = self.calendar
+        if cal.is_day_start(step):
+            self.day = cal.day_of(step)
+            for o in self.book.clear():
+                self._on_gone(o.id, o.side, o.qty)
+            self._effect.clear()
+            lo, hi = self.contract.band(self.prev_settle)
+            self.book.set_band(lo, hi)
+            self.book.last_price = None
+            self.trades_today = []
+            self._start_liquidations()
+        if cal.intraday(step) == cal.steps_per_day - cal.settlement_window_steps:
+            self.book.reset_vwap()
+        if step >= cal.deadline_step:
+            for acc in self.clearing.accounts:
+                if acc.lots and not acc.deliverable and acc.id not in self.broker.forced:
+                    self.broker.forced.add(acc.id)
+                    self.clearing.events.append(
+                        Event(step, "forced_close_start", acc.id, acc.lots, self.mark)
+                    )
+        self.work_broker_orders()
+
+    def _start_liquidations(self) -> None:
+        """At the open: accounts still under maintenance after their call are liquidated."""
+        ch = self.clearing
+        m = self.contract.multiplier
+        for acc in self.called:
+            need = ch.maintenance_ratio * ch.margin_used(acc, self.prev_settle, self.margin_rate)
+            eq = acc.equity(self.prev_settle, m)
+            if eq >= need or not acc.lots:
+                acc.margin_called = False
+                continue
+            if ch.loss_regime == "adl" and eq <= 0:
+                ch.auto_deleverage(acc, self.prev_settle, self.ref_price)
+                ch.cover_negative_equity(acc, self.prev_settle)
+                continue
+            lots = ch.lots_to_liquidate(acc, self.prev_settle, self.margin_rate)
+            if lots > 0:
+                acc.n_liquidations += 1
+                self.broker.liquidating[acc.id] = lots
+                ch.events.append(
+                    Event(
+                        self.step,
+                        "liquidation_start",
+                        acc.id,
+                        lots,
+                        self.prev_settle,
+                        acc.equity(self.prev_settle, m),
+                    )
+                )
+        self.called = []
+
+    def work_broker_orders(self) -> None:
+        """Send market orders for every forced close and liquidation still open."""
+        accs = self.clearing.accounts
+        for acc_id in sorted(self.broker.forced):
+            acc = accs[acc_id]
+            self.clearing.net_locks(acc)
+            if not acc.lots:
+                self.broker.forced.discard(acc_id)
+                self.broker.liquidating.pop(acc_id, None)
+                self.clearing.cover_negative_equity(acc, self.mark)
+                continue
+            self.cancel_all(acc)
+            for side, lots in ((SELL, acc.long), (BUY, acc.short)):
+                if lots:
+                    self.submit(acc, side, lots, None, "market", "close", "forced_close", False)
+            if not acc.lots:
+                self.broker.forced.discard(acc_id)
+                self.broker.liquidating.pop(acc_id, None)
+                self.clearing.cover_negative_equity(acc, self.mark)
+        for acc_id in sorted(self.broker.liquidating):
+            if acc_id in self.broker.forced:
+                continue
+            acc = accs[acc_id]
+            todo = min(self.broker.liquidating[acc_id], acc.lots)
+            if todo <= 0:
+                self.broker.liquidating.pop(acc_id)
+                self.clearing.cover_negative_equity(acc, self.mark)
+                continue
+            self.cancel_all(acc)
+            done = 0
+            # the larger side first: it carries the risk
+            for side, held in sorted(((SELL, acc.long), (BUY, acc.short)), key=lambda x: -x[1]):
+                q = min(held, todo - done)
+                if q > 0:
+                    self.n_liquidation_orders += 1
+                    r = self.submit(acc, side, q, None, "market", "close", "liquidation", False)
+                    done += r.filled
+            left = self.broker.liquidating[acc_id] - done
+            if left <= 0 or not acc.lots:
+                self.broker.liquidating.pop(acc_id)
+                if not acc.lots:
+                    self.clearing.cover_negative_equity(acc, self.mark)
+            else:
+                self.broker.liquidating[acc_id] = left
+
+    def end_step(self) -> DayRecord | None:
+        """Close the step; at the day's end settle, mark to market and issue margin calls."""
+        cal, ch = self.calendar, self.clearing
+        record = None
+        if cal.is_day_end(self.step):
+            vwap = self.book.vwap
+            if vwap is not None:
+                settle_tick = round(vwap)
+            elif self.book.last_price is not None:
+                settle_tick = self.book.last_price
+            else:
+                settle_tick = self.contract.to_tick(self.settle_price)
+            settle = self.contract.to_price(settle_tick)
+            self.prev_settle = self.settle_price = settle
+            ch.mark_to_market(settle)
+            next_rate = cal.margin_rate(min(self.day + 1, cal.last_day))
+            self.called = ch.issue_margin_calls(settle, next_rate)
+            for acc in ch.accounts:
+                if acc.lots == 0:
+                    ch.cover_negative_equity(acc, settle)
+            record = DayRecord(
+                self.day,
+                settle,
+                next_rate,
+                len(self.called),
+                sum(t.qty for t in self.trades_today),
+                ch.open_interest,
+            )
+            self.days.append(record)
+            ch.check_invariants(settle, self.step)
+        elif self.check_every_step:
+            ch.check_invariants(self.mark, self.step)
+        return record
+
+    def expire(self, spot: float) -> None:
+        """After the last step: cancel everything, close and deliver at the final settlement."""
+        for o in self.book.clear():
+            self._on_gone(o.id, o.side, o.qty)
+        self._effect.clear()
+        self.clearing.step = self.step + 1
+        self.clearing.expire(self.settle_price, spot, self.ref_price)
+        self.expired = True
+        self.clearing.check_invariants(self.settle_price, self.step + 1)
+
+
+def build_exchange(cfg, initial_price: float) -> Exchange:
+    """The exchange a :class:`~abm.config.RunConfig` describes."""
+    contract = Contract.from_config(cfg.contract)
+    calendar = Calendar.from_config(cfg.calendar, cfg.margin)
+    clearing = ClearingHouse(
+        multiplier=contract.multiplier,
+        fee_per_lot=contract.fee_per_lot,
+        maintenance_ratio=cfg.margin.maintenance_ratio,
+        loss_regime=cfg.clearing.loss_regime,
+        insurance_fund=cfg.clearing.insurance_fund_initial,
+        liquidation_penalty=cfg.clearing.liquidation_penalty,
+        lock_margin=cfg.margin.lock_margin,
+        delivery_cost=contract.delivery_cost,
+    )
+    return Exchange(
+        contract,
+        calendar,
+        clearing,
+        initial_price,
+        check_every_step=cfg.clearing.check_invariants_every_step,
+    )

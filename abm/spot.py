@@ -1,0 +1,112 @@
+"""Exogenous spot price processes, seeded by the model's one generator.
+
+The whole path (``n_steps + 1`` points, step 0 = the initial spot) is drawn up front with
+numpy, so a run's spot is identical whatever the agents do. Parameters are per trading day;
+one step is ``1 / steps_per_day`` of a day.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from abm.config import SpotConfig
+
+
+def gbm_path(
+    initial: float, drift: float, vol: float, n: int, dt: float, rng: np.random.Generator
+) -> np.ndarray:
+    """Geometric Brownian motion: S_{t+1} = S_t · exp((μ − σ²/2)dt + σ√dt·Z)."""
+    z = rng.standard_normal(n)
+    incr = (drift - 0.5 * vol**2) * dt + vol * np.sqrt(dt) * z
+    return initial * np.exp(np.concatenate([[0.0], np.cumsum(incr)]))
+
+
+def ou_path(
+    initial: float,
+    mean: float,
+    speed: float,
+    vol_abs: float,
+    n: int,
+    dt: float,
+    rng: np.random.Generator,
+    jump_intensity: float = 0.0,
+    jump_mean: float = 0.0,
+    jump_std: float = 0.0,
+) -> np.ndarray:
+    """Ornstein–Uhlenbeck in price (exact discretisation) with optional Poisson jumps.
+
+    ``vol_abs`` is in price units per √day; jumps are fractions of the current price, their
+    number per step Poisson(``jump_intensity`` · dt).
+    """
+    z = rng.standard_normal(n)
+    n_jumps = rng.poisson(jump_intensity * dt, n) if jump_intensity > 0 else np.zeros(n, int)
+    jump_z = rng.standard_normal(n)
+    if speed > 0:
+        a = np.exp(-speed * dt)
+        sd = vol_abs * np.sqrt((1 - a * a) / (2 * speed))
+    else:
+        a, sd = 1.0, vol_abs * np.sqrt(dt)
+    out = np.empty(n + 1)
+    out[0] = s = initial
+    for i in range(n):
+        s = mean + (s - mean) * a + sd * z[i]
+        if n_jumps[i]:
+            k = n_jumps[i]
+            s *= 1.0 + k * jump_mean + np.sqrt(k) * jump_std * jump_z[i]
+        out[i + 1] = s
+    return out
+
+
+def csv_path(path: str | Path, n: int) -> np.ndarray:
+    """Read a 'spot' column (one row per step, from step 0); needs at least n + 1 rows."""
+    import pandas as pd
+
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"spot.csv_path = '{path}': file not found")
+    df = pd.read_csv(p)
+    if "spot" not in df.columns:
+        raise ValueError(f"spot.csv_path = '{path}': needs a 'spot' column, has {list(df.columns)}")
+    values = df["spot"].to_numpy(dtype=float)
+    if len(values) < n + 1:
+        raise ValueError(
+            f"spot.csv_path = '{path}': has {len(values)} rows, the run needs {n + 1} "
+            "(one per step plus step 0)"
+        )
+    if not np.all(np.isfinite(values[: n + 1])):
+        raise ValueError(f"spot.csv_path = '{path}': contains non-finite values")
+    return values[: n + 1].copy()
+
+
+def make_spot_path(
+    cfg: SpotConfig, n_steps: int, steps_per_day: int, rng: np.random.Generator
+) -> np.ndarray:
+    """The run's spot path, length ``n_steps + 1`` (price units)."""
+    dt = 1.0 / steps_per_day
+    if cfg.kind == "gbm":
+        return gbm_path(cfg.initial, cfg.drift, cfg.volatility, n_steps, dt, rng)
+    if cfg.kind == "ou":
+        mean = cfg.initial if cfg.long_run_mean is None else cfg.long_run_mean
+        return ou_path(
+            cfg.initial,
+            mean,
+            cfg.mean_reversion,
+            cfg.volatility * cfg.initial,
+            n_steps,
+            dt,
+            rng,
+            cfg.jump_intensity,
+            cfg.jump_mean,
+            cfg.jump_std,
+        )
+    if cfg.kind == "csv":
+        assert cfg.csv_path is not None
+        return csv_path(cfg.csv_path, n_steps)
+    return np.full(n_steps + 1, cfg.initial, dtype=float)
+
+
+def fair_value(spot: float, carry_rate: float, days_left: float) -> float:
+    """Futures fair value = spot × (1 + carry × days to expiry) (price units)."""
+    return spot * (1.0 + carry_rate * max(days_left, 0.0))
