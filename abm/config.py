@@ -93,6 +93,12 @@ class CalendarConfig(_Section):
     forced_close_step: int = Field(
         0, ge=0, description="Intraday step of the deadline day at which forced closes start."
     )
+    forced_close_auction: bool = Field(
+        True,
+        description="Forced closes meet in a uniform-price call auction each step: opposite "
+        "forced closes cross, only the imbalance sweeps the book. False: each is a market "
+        "order in the continuous book.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CalendarConfig:
@@ -198,10 +204,16 @@ class RetailConfig(_Section):
     stop_loss: float = Field(0.5, gt=0, description="Close when loss exceeds this × deposit.")
     top_up_probability: Prob = Field(0.5, description="Chance of answering a margin call.")
     close_hazard_base: Prob = Field(
-        0.0005, description="Per-active-step chance of voluntarily closing, far from deadline."
+        0.002, description="Per-active-step chance of closing early, far from the deadline."
     )
-    close_hazard_growth: float = Field(
-        2.0, ge=0, description="Hazard × (1 + growth / (days to deadline + 1)) near the deadline."
+    close_window_days: float = Field(
+        3.0,
+        ge=0,
+        description="Voluntary close times fall uniformly in the last N days before the "
+        "deadline: the hazard 1 / (time left) rises as the deadline nears.",
+    )
+    voluntary_close_share: Prob = Field(
+        0.7, description="Share of traders who close before the deadline; the rest are forced."
     )
 
     @model_validator(mode="after")
@@ -219,7 +231,8 @@ class HedgerConfig(_Section):
     enabled: bool = True
     capital: float = Field(1e9, gt=0, description="Deposit (money).")
     quote_half_spread_ticks: int = Field(2, ge=1, description="Ordinary quote: fair ± this.")
-    quote_size: int = Field(10_000, ge=1, description="Lots shown at each ordinary quote.")
+    quote_size: int = Field(500, ge=1, description="Lots shown at each ordinary quote level.")
+    quote_levels: int = Field(3, ge=1, le=50, description="Price levels quoted per side.")
     harvest_window_steps: int = Field(50, ge=0, description="Harvest window before the deadline.")
     harvest_spread: float = Field(
         3.0, ge=0, description="Harvest quote = fair ∓ this (price units)."
@@ -251,6 +264,15 @@ class ArbitrageurConfig(_Section):
     order_size: int = Field(50, ge=1)
 
 
+class CommercialsConfig(_Section):
+    open_interest: int = Field(
+        0,
+        ge=0,
+        description="Lots held between two delivery-capable commercial accounts (a long and a "
+        "short) from the start to delivery: the rest of the market's open interest.",
+    )
+
+
 class OutputConfig(_Section):
     collect_agents: bool = Field(False, description="Per-agent data every step (costly).")
 
@@ -270,6 +292,7 @@ class RunConfig(_Section):
     hedger: HedgerConfig = Field(default_factory=HedgerConfig)
     market_maker: MarketMakerConfig = Field(default_factory=MarketMakerConfig)
     arbitrageurs: ArbitrageurConfig = Field(default_factory=ArbitrageurConfig)
+    commercials: CommercialsConfig = Field(default_factory=CommercialsConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")

@@ -315,6 +315,120 @@ class OrderBook:
             del vol[order.price]
             del self._levels[order.side][order.price]
 
+    # -- call auction for a batch of market orders -------------------------------------------
+    def auction(
+        self, orders: list[tuple[int, int, int, str]], ref: int
+    ) -> tuple[list[int], list[Trade], list[int]]:
+        """Uniform-price call auction of market orders ``(account, side, qty, tag)`` against each
+        other and the resting book.
+
+        Opposite market orders cross first; only their imbalance meets the book, sweeping it
+        from the best level. Every trade prints at one price: the last book level the imbalance
+        reached, or ``ref`` (tick) when the orders balance or the book is empty on that side.
+        Returns (order ids, trades, unfilled lots per order), orders kept in the given sequence.
+        """
+        ids = []
+        for account, side, qty, _ in orders:
+            if side not in (BUY, SELL) or not isinstance(qty, int) or qty <= 0:
+                raise ValueError(f"auction order ({account}, {side}, {qty}): bad side or qty")
+            ids.append(self._next_id)
+            self._next_id += 1
+        left = [q for _, _, q, _ in orders]
+        buys = [i for i, o in enumerate(orders) if o[1] == BUY]
+        sells = [i for i, o in enumerate(orders) if o[1] == SELL]
+        total_b = sum(left[i] for i in buys)
+        total_s = sum(left[i] for i in sells)
+        long_side, short_side = (sells, buys) if total_s > total_b else (buys, sells)
+        excess_side = SELL if total_s > total_b else BUY
+        imbalance = abs(total_s - total_b)
+        # 1. how far the imbalance reaches into the book, and the clearing price
+        book_side = -excess_side
+        price = ref
+        need = imbalance
+        plan: list[tuple[int, int]] = []  # (level price, lots) from the book
+        if need:
+            prices = sorted(self._volume[book_side], reverse=(book_side == BUY))
+            for p in prices:
+                if need == 0:
+                    break
+                q = min(need, self._volume[book_side][p])
+                plan.append((p, q))
+                need -= q
+                price = p
+        trades: list[Trade] = []
+        # 2. the imbalance fills against the book, in price-time order, at the clearing price
+        for p, q in plan:
+            queue = self._levels[book_side][p]
+            while q > 0 and queue:
+                resting = queue[0]
+                if not resting.alive:
+                    queue.popleft()
+                    continue
+                i = next((i for i in long_side if left[i] > 0), None)
+                if i is None:
+                    break
+                acc, side, _, tag = orders[i]
+                if resting.account == acc:  # self-trade prevention: cancel the resting order
+                    self._kill(resting)
+                    queue.popleft()
+                    continue
+                x = min(q, left[i], resting.qty)
+                trades.append(self._print(acc, side, ids[i], tag, resting, x, price))
+                left[i] -= x
+                q -= x
+                resting.qty -= x
+                self._volume[book_side][p] -= x
+                if resting.qty == 0:
+                    resting.alive = False
+                    del self._orders[resting.id]
+                    queue.popleft()
+            if self._volume[book_side].get(p, 1) <= 0:
+                self._levels[book_side].pop(p, None)
+                self._volume[book_side].pop(p, None)
+        # 3. what is left on the long side crosses the other side's orders, same price
+        for j in short_side:
+            while left[j] > 0:
+                i = next(
+                    (i for i in long_side if left[i] > 0 and orders[i][0] != orders[j][0]), None
+                )
+                if i is None:
+                    break
+                x = min(left[i], left[j])
+                b, s_ = (i, j) if orders[i][1] == BUY else (j, i)
+                trades.append(
+                    Trade(
+                        self.step,
+                        price,
+                        x,
+                        excess_side,
+                        orders[b][0],
+                        orders[s_][0],
+                        ids[b],
+                        ids[s_],
+                        orders[b][3],
+                        orders[s_][3],
+                    )
+                )
+                left[i] -= x
+                left[j] -= x
+        for t in trades:
+            self.last_price = t.price
+            self._vwap_pq += t.price * t.qty
+            self._vwap_q += t.qty
+            self.volume_total += t.qty
+        return ids, trades, left
+
+    def _print(
+        self, acc: int, side: int, oid: int, tag: str, resting: Order, qty: int, price: int
+    ) -> Trade:
+        if side == BUY:
+            return Trade(
+                self.step, price, qty, BUY, acc, resting.account, oid, resting.id, tag, resting.tag
+            )
+        return Trade(
+            self.step, price, qty, SELL, resting.account, acc, resting.id, oid, resting.tag, tag
+        )
+
     # -- cancel ------------------------------------------------------------------------------
     def cancel(self, order_id: int) -> Order | None:
         """Cancel a resting order; returns it (with its unfilled qty) or None if not resting."""

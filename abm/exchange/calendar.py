@@ -77,6 +77,7 @@ class Calendar:
     margin_base: float
     margin_steps: tuple[tuple[int, float], ...]  # (days_before_last, rate), any order
     broker_add_on: float = 0.0
+    forced_close_auction: bool = True
 
     @classmethod
     def from_config(cls, cal: CalendarConfig, margin: MarginConfig) -> Calendar:
@@ -89,6 +90,7 @@ class Calendar:
             margin_base=margin.rate,
             margin_steps=tuple((s.days_before_last, s.rate) for s in margin.step_ups),
             broker_add_on=margin.broker_add_on,
+            forced_close_auction=cal.forced_close_auction,
         )
 
     # -- time ----------------------------------------------------------------------------------

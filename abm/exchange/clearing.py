@@ -110,6 +110,7 @@ class Account:
     bad_debt_received: float = 0.0  # covered by broker / fund / clawback
     clawed_back: float = 0.0  # taken by socialization
     penalty_paid: float = 0.0  # liquidation penalties paid to the fund
+    delivery_cost_paid: float = 0.0  # part of delivery_pnl paid to the warehouse
     transfers: dict[str, float] = field(default_factory=lambda: dict.fromkeys(CHANNELS, 0.0))
     margin_called: bool = False
     call_amount: float = 0.0
@@ -118,6 +119,12 @@ class Account:
     went_negative: bool = False
     pending_close_long: int = 0  # lots in resting/working orders that close longs
     pending_close_short: int = 0
+    groups: tuple[str, ...] = ()  # aggregates it counts in: its owner class, non_deliverable
+
+    def basis_value(self) -> float:
+        """Σ lots × basis, longs minus shorts (price units × lots): floating P&L is
+        (mark × net − basis_value) × multiplier."""
+        return self.long * self.long_basis - self.short * self.short_basis
 
     @property
     def net(self) -> int:
@@ -138,6 +145,25 @@ class Account:
 
     def pnl(self, mark: float, multiplier: float) -> float:
         return self.equity(mark, multiplier) - self.deposits
+
+
+@dataclass(slots=True)
+class GroupTotals:
+    """Running sums over a group of accounts, kept in step with every booking so that class
+    aggregates cost O(1) per step instead of a pass over all accounts."""
+
+    cash: float = 0.0
+    deposits: float = 0.0
+    long: int = 0
+    short: int = 0
+    basis_value: float = 0.0
+
+    @property
+    def net(self) -> int:
+        return self.long - self.short
+
+    def equity(self, mark: float, multiplier: float) -> float:
+        return self.cash + (mark * (self.long - self.short) - self.basis_value) * multiplier
 
 
 @dataclass(slots=True)
@@ -195,21 +221,60 @@ class ClearingHouse:
         self.volume = 0  # lots
         self.events: list[Event] = []
         self.step = 0
+        self.totals: dict[str, GroupTotals] = {}
+        #: execution transfers between owner classes: (channel, payer, payee) -> money
+        self.flows: dict[tuple[str, str, str], float] = {}
+
+    # -- group totals -------------------------------------------------------------------------
+    @staticmethod
+    def _snap(acc: Account) -> tuple[float, float, int, int, float]:
+        return (acc.cash, acc.deposits, acc.long, acc.short, acc.basis_value())
+
+    def _commit(self, acc: Account, snap: tuple[float, float, int, int, float]) -> None:
+        dc = acc.cash - snap[0]
+        dd = acc.deposits - snap[1]
+        dl = acc.long - snap[2]
+        ds = acc.short - snap[3]
+        db = acc.basis_value() - snap[4]
+        for g in acc.groups:
+            t = self.totals[g]
+            t.cash += dc
+            t.deposits += dd
+            t.long += dl
+            t.short += ds
+            t.basis_value += db
+
+    def group(self, name: str) -> GroupTotals:
+        """Totals of an owner class ('retail', 'hedger', ...) or of 'non_deliverable'."""
+        return self.totals.get(name) or GroupTotals()
+
+    @property
+    def ndnp(self) -> int:
+        """Non-deliverable net position: Σ net lots of accounts without delivery rights."""
+        return self.group("non_deliverable").net
 
     # -- accounts --------------------------------------------------------------------------
     def open_account(self, owner: str, deliverable: bool, deposit: float) -> Account:
         if deposit < 0 or not math.isfinite(deposit):
             raise ValueError(f"deposit = {deposit}: must be a finite amount >= 0")
-        acc = Account(len(self.accounts), owner, deliverable, deposits=deposit, cash=deposit)
+        groups = (owner,) if deliverable else (owner, "non_deliverable")
+        acc = Account(len(self.accounts), owner, deliverable, groups=groups)
+        for g in groups:
+            self.totals.setdefault(g, GroupTotals())
         self.accounts.append(acc)
+        snap = self._snap(acc)
+        acc.deposits = acc.cash = deposit
+        self._commit(acc, snap)
         return acc
 
     def deposit(self, account: Account, amount: float) -> None:
         """Top-up (money) from outside the system."""
         if amount <= 0 or not math.isfinite(amount):
             raise ValueError(f"amount = {amount}: a deposit must be a finite amount > 0")
+        snap = self._snap(account)
         account.deposits += amount
         account.cash += amount
+        self._commit(account, snap)
         self.events.append(Event(self.step, "top_up", account.id, amount=amount))
 
     def margin_used(self, acc: Account, price: float, rate: float) -> float:
@@ -276,6 +341,7 @@ class ClearingHouse:
         """
         if buyer is seller:
             raise InvariantError(f"step {self.step}: account {buyer.id} trades with itself")
+        snaps = (self._snap(buyer), self._snap(seller))
         for acc, side, closes in ((buyer, 1, buyer_closes), (seller, -1, seller_closes)):
             if closes:
                 self._close(acc, side, qty, price)
@@ -288,9 +354,14 @@ class ClearingHouse:
                 self.fees_collected += fee
         # OI counts one side: Σ long grows when the buyer opens, shrinks when the seller closes.
         self.open_interest += (0 if buyer_closes else qty) - (qty if seller_closes else 0)
+        self._commit(buyer, snaps[0])
+        self._commit(seller, snaps[1])
         x = (ref_price - price) * qty * self.multiplier
         buyer.transfers[channel] += x
         seller.transfers[channel] -= x
+        payer, payee = (seller.owner, buyer.owner) if x >= 0 else (buyer.owner, seller.owner)
+        key = (channel, payer, payee)
+        self.flows[key] = self.flows.get(key, 0.0) + abs(x)
         self.turnover += abs(price) * qty * self.multiplier
         self.volume += qty
 
@@ -302,6 +373,7 @@ class ClearingHouse:
         k = min(acc.long - acc.pending_close_long, acc.short - acc.pending_close_short)
         if k <= 0:
             return 0
+        snap = self._snap(acc)
         pnl = k * (acc.short_basis - acc.long_basis) * self.multiplier
         acc.long -= k
         acc.short -= k
@@ -311,6 +383,7 @@ class ClearingHouse:
             acc.short_basis = acc.short_open_avg = 0.0
         acc.realized += pnl
         acc.cash += pnl
+        self._commit(acc, snap)
         self.open_interest -= k
         self.events.append(Event(self.step, "netting", acc.id, lots=k))
         return k
@@ -322,6 +395,7 @@ class ClearingHouse:
         m = self.multiplier
         for acc in self.accounts:
             if acc.long or acc.short:
+                snap = self._snap(acc)
                 vm = floating_pnl(acc.long, acc.long_basis, acc.short, acc.short_basis, settle, m)
                 acc.cash += vm
                 acc.realized += vm
@@ -329,6 +403,7 @@ class ClearingHouse:
                     acc.long_basis = settle
                 if acc.short:
                     acc.short_basis = settle
+                self._commit(acc, snap)
 
     def issue_margin_calls(self, settle: float, rate: float) -> list[Account]:
         """After settlement: call every account with equity < maintenance × margin used."""
@@ -367,7 +442,9 @@ class ClearingHouse:
         eq = acc.equity(mark, self.multiplier)
         amount = min(max(eq, 0.0), self.liquidation_penalty * notional)
         if amount > 0:
+            snap = self._snap(acc)
             acc.cash -= amount
+            self._commit(acc, snap)
             acc.penalty_paid += amount
             self.fund += amount
             self.fund_received += amount
@@ -398,7 +475,9 @@ class ClearingHouse:
         return deficit
 
     def _credit(self, acc: Account, amount: float, source: str) -> None:
+        snap = self._snap(acc)
         acc.cash += amount
+        self._commit(acc, snap)
         acc.bad_debt_received += amount
         self.events.append(Event(self.step, "bad_debt_covered", acc.id, amount=amount, note=source))
 
@@ -413,11 +492,15 @@ class ClearingHouse:
         take_total = min(amount, total)
         for a, p in profits:
             share = take_total * p / total
+            snap = self._snap(a)
             a.cash -= share
+            self._commit(a, snap)
             a.clawed_back += share
             self.events.append(Event(self.step, "clawback", a.id, amount=share))
         self.socialized_total += take_total
+        snap = self._snap(bankrupt)
         bankrupt.cash += take_total
+        self._commit(bankrupt, snap)
         bankrupt.bad_debt_received += take_total
         self.events.append(
             Event(self.step, "bad_debt_covered", bankrupt.id, amount=take_total, note="socialized")
@@ -499,16 +582,19 @@ class ClearingHouse:
         for acc in self.accounts:
             if not acc.lots:
                 continue
+            snap = self._snap(acc)
             value = (acc.long * (spot - final_settle) + acc.short * (final_settle - spot)) * m
             fee = acc.lots * cost * m
             acc.cash += value - fee
             acc.delivery_pnl += value - fee
+            acc.delivery_cost_paid += fee
             acc.transfers["expiry"] += (acc.long - acc.short) * (spot - ref_price) * m
             self.delivery_costs += fee
             self.events.append(Event(self.step, "delivery", acc.id, acc.net, spot, value - fee))
             self.open_interest -= acc.long
             acc.long = acc.short = 0
             acc.long_basis = acc.short_basis = acc.long_open_avg = acc.short_open_avg = 0.0
+            self._commit(acc, snap)
         for acc in self.accounts:
             self.cover_negative_equity(acc, final_settle)
 
@@ -562,6 +648,28 @@ class ClearingHouse:
                 raise InvariantError(
                     f"step {step}: account {a.id} ({a.owner}) cash {a.cash:.6f} does not "
                     f"reconcile with its bookings {book:.6f}"
+                )
+        fresh: dict[str, GroupTotals] = {g: GroupTotals() for g in self.totals}
+        for a in self.accounts:
+            for g in a.groups:
+                t = fresh[g]
+                t.cash += a.cash
+                t.deposits += a.deposits
+                t.long += a.long
+                t.short += a.short
+                t.basis_value += a.basis_value()
+        for g, t in fresh.items():
+            kept = self.totals[g]
+            scale = 1e-9 * (abs(t.cash) + abs(t.basis_value) * self.multiplier + 1.0) + 1e-6
+            if (
+                (kept.long, kept.short) != (t.long, t.short)
+                or abs(kept.cash - t.cash) > scale
+                or (abs(kept.basis_value - t.basis_value) * self.multiplier > scale)
+            ):
+                raise InvariantError(
+                    f"step {step}: running totals of group '{g}' drifted from its accounts "
+                    f"(lots {kept.long}/{kept.short} vs {t.long}/{t.short}, cash {kept.cash:.6f} "
+                    f"vs {t.cash:.6f})"
                 )
         res = self.ledger_residual(mark)
         tol = 1e-9 * max(self.turnover, 1.0) + 1e-6

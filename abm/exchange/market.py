@@ -79,6 +79,7 @@ class Exchange:
         self.expired = False
         self.forced_fills: list[tuple[int, int, float]] = []  # (step, lots, price)
         self.n_liquidation_orders = 0
+        self.n_liquidations_started = 0
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -187,8 +188,7 @@ class Exchange:
         self._effect[res.order_id] = (acc.id, effect_resolved)
         for o in res.stp_cancelled:
             self._on_gone(o.id, o.side, o.qty)
-        for t in res.trades:
-            self._book_trade(t, res.order_id)
+        self._book_trades(res.trades, frozenset((res.order_id,)))
         if self.book.order(res.order_id) is None:  # did not rest: release what is unfilled
             self._on_gone(res.order_id, side, res.remaining)
         return res
@@ -257,14 +257,21 @@ class Exchange:
             return "harvest_forced_close"
         return "ordinary"
 
-    def _book_trade(self, t: Trade, incoming: int) -> None:
+    def _book_trades(self, trades: list[Trade], working: frozenset[int]) -> None:
+        """Book trades; then forget resting orders they filled completely (``working`` are the
+        incoming orders, which their caller settles)."""
+        for t in trades:
+            self._book_trade(t)
+        for t in trades:
+            for oid in (t.buy_order, t.sell_order):
+                if oid not in working and self.book.order(oid) is None:
+                    self._effect.pop(oid, None)
+
+    def _book_trade(self, t: Trade) -> None:
         accs = self.clearing.accounts
         buyer, seller = accs[t.buyer], accs[t.seller]
         b_eff = self._effect[t.buy_order][1]
         s_eff = self._effect[t.sell_order][1]
-        resting = t.sell_order if t.buy_order == incoming else t.buy_order
-        if self.book.order(resting) is None:  # fully filled: it leaves the book
-            del self._effect[resting]
         price = self.contract.to_price(t.price)
         if b_eff == "close":
             buyer.pending_close_short -= t.qty
@@ -299,9 +306,10 @@ class Exchange:
         self.trades_today.append(t)
 
     # -- the day's cycle ------------------------------------------------------------------------
-    def begin_step(self, step: int, ref_price: float) -> None:
+    def begin_step(self, step: int, ref_price: float, work_broker: bool = True) -> None:
         """Open the step: a new day expires orders, sets the band and starts liquidations;
-        the broker works its forced closes and liquidations."""
+        the broker works its forced closes and liquidations, unless ``work_broker`` is off
+        (the model then calls :meth:`work_broker_orders` once liquidity providers quoted)."""
         if self.expired:
             raise RuntimeError("the contract has expired; no more steps")
         self.step = step
@@ -329,7 +337,8 @@ class Exchange:
                     self.clearing.events.append(
                         Event(step, "forced_close_start", acc.id, acc.lots, self.mark)
                     )
-        self.work_broker_orders()
+        if work_broker:
+            self.work_broker_orders()
 
     def _start_liquidations(self) -> None:
         """At the open: accounts still under maintenance after their call are liquidated."""
@@ -342,12 +351,14 @@ class Exchange:
                 acc.margin_called = False
                 continue
             if ch.loss_regime == "adl" and eq <= 0:
+                self.n_liquidations_started += 1
                 ch.auto_deleverage(acc, self.prev_settle, self.ref_price)
                 ch.cover_negative_equity(acc, self.prev_settle)
                 continue
             lots = ch.lots_to_liquidate(acc, self.prev_settle, self.margin_rate)
             if lots > 0:
                 acc.n_liquidations += 1
+                self.n_liquidations_started += 1
                 self.broker.liquidating[acc.id] = lots
                 ch.events.append(
                     Event(
@@ -364,22 +375,25 @@ class Exchange:
     def work_broker_orders(self) -> None:
         """Send market orders for every forced close and liquidation still open."""
         accs = self.clearing.accounts
+        batch: list[tuple[Account, int, int]] = []
         for acc_id in sorted(self.broker.forced):
             acc = accs[acc_id]
+            self.cancel_all(acc)
             self.clearing.net_locks(acc)
             if not acc.lots:
-                self.broker.forced.discard(acc_id)
-                self.broker.liquidating.pop(acc_id, None)
-                self.clearing.cover_negative_equity(acc, self.mark)
+                self._forced_done(acc)
                 continue
-            self.cancel_all(acc)
-            for side, lots in ((SELL, acc.long), (BUY, acc.short)):
-                if lots:
-                    self.submit(acc, side, lots, None, "market", "close", "forced_close", False)
+            batch += [
+                (acc, side, lots) for side, lots in ((SELL, acc.long), (BUY, acc.short)) if lots
+            ]
+        if batch and self.calendar.forced_close_auction:
+            self._forced_auction(batch)
+        else:
+            for acc, side, lots in batch:
+                self.submit(acc, side, lots, None, "market", "close", "forced_close", False)
+        for acc, _, _ in batch:
             if not acc.lots:
-                self.broker.forced.discard(acc_id)
-                self.broker.liquidating.pop(acc_id, None)
-                self.clearing.cover_negative_equity(acc, self.mark)
+                self._forced_done(acc)
         for acc_id in sorted(self.broker.liquidating):
             if acc_id in self.broker.forced:
                 continue
@@ -405,6 +419,46 @@ class Exchange:
                     self.clearing.cover_negative_equity(acc, self.mark)
             else:
                 self.broker.liquidating[acc_id] = left
+
+    def _forced_done(self, acc: Account) -> None:
+        self.broker.forced.discard(acc.id)
+        self.broker.liquidating.pop(acc.id, None)
+        self.clearing.cover_negative_equity(acc, self.mark)
+
+    def reference_tick(self) -> int:
+        """The auction's price when forced closes balance: mid, else last, else settlement;
+        inside the band."""
+        mid = self.book.mid()
+        if mid is not None:
+            ref = round(mid)
+        elif self.book.last_price is not None:
+            ref = self.book.last_price
+        else:
+            ref = self.contract.to_tick(self.settle_price)
+        lo, hi = self.book.band
+        if lo is not None:
+            ref = max(ref, lo)
+        if hi is not None:
+            ref = min(ref, hi)
+        return ref
+
+    def _forced_auction(self, batch: list[tuple[Account, int, int]]) -> None:
+        for acc, side, lots in batch:
+            if side == BUY:
+                acc.pending_close_short += lots
+            else:
+                acc.pending_close_long += lots
+        self.book.step = self.step
+        ids, trades, left = self.book.auction(
+            [(acc.id, side, lots, "forced_close") for acc, side, lots in batch],
+            self.reference_tick(),
+        )
+        for oid, (acc, _, _) in zip(ids, batch, strict=True):
+            self._effect[oid] = (acc.id, "close")
+        self._book_trades(trades, frozenset(ids))
+        for oid, (acc, side, _), rest in zip(ids, batch, left, strict=True):
+            self._effect.pop(oid, None)
+            self._release(acc, side, "close", rest)
 
     def end_step(self) -> DayRecord | None:
         """Close the step; at the day's end settle, mark to market and issue margin calls."""

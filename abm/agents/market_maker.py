@@ -1,0 +1,63 @@
+"""The market maker: two-sided quotes skewed by inventory (Avellaneda–Stoikov style).
+
+Its reservation price is the book's mid minus ``skew_ticks_per_lot`` × inventory; it quotes
+``half_spread_ticks`` either side, stops quoting the side that would take it past its inventory
+limit, and — having no delivery rights by default — flattens from ``flatten_lead_steps`` before
+the deadline: it then quotes only the side that reduces its inventory, at the touch, and in the
+last tenth of that lead sends what is left at market. An *informed* maker also shades its
+reservation price against the crowd's NDNP.
+"""
+
+from __future__ import annotations
+
+from abm.agents.base import TraderAgent
+from abm.exchange import BUY, SELL
+
+
+class MarketMaker(TraderAgent):
+    label = "market_maker"
+
+    def __init__(self, model):
+        cfg = model.cfg.market_maker
+        super().__init__(model, cfg.capital, deliverable=cfg.deliverable)
+
+    def step(self) -> None:
+        cfg = self.model.cfg.market_maker
+        ex = self.exchange
+        acc = self.account
+        self.cancel_quotes()
+        if ex.after_deadline() and not acc.deliverable:
+            return  # the broker handles whatever is left
+        bid, ask = ex.book.best_bid, ex.book.best_ask
+        if bid is None or ask is None:
+            mid = ex.contract.to_tick(self.model.fair)
+        else:
+            mid = (bid + ask) / 2
+        inv = acc.net
+        to_deadline = ex.calendar.deadline_step - ex.step
+        flatten = not acc.deliverable and to_deadline <= cfg.flatten_lead_steps
+        if flatten:
+            if inv == 0:
+                return
+            side = SELL if inv > 0 else BUY
+            if to_deadline <= max(1, cfg.flatten_lead_steps // 10):
+                ex.submit(acc, side, abs(inv), None, "market", "close")
+            else:
+                touch = bid if side == SELL else ask
+                if touch is None:
+                    touch = round(mid)
+                ex.submit(acc, side, abs(inv), touch, "limit", "close")
+            return
+        r = mid - cfg.skew_ticks_per_lot * inv
+        if cfg.informed:
+            ndnp = ex.clearing.ndnp - inv if not acc.deliverable else ex.clearing.ndnp
+            r -= cfg.half_spread_ticks * (1 if ndnp > 0 else -1 if ndnp < 0 else 0)
+        b = int(r - cfg.half_spread_ticks + 0.5)
+        a = int(r + cfg.half_spread_ticks + 0.5)
+        if a <= b:
+            a = b + 1
+        lo, hi = ex.book.band
+        if inv < cfg.inventory_limit and (lo is None or b >= lo) and (hi is None or b <= hi):
+            ex.submit(acc, BUY, min(cfg.quote_size, cfg.inventory_limit - inv), b, "limit")
+        if inv > -cfg.inventory_limit and (lo is None or a >= lo) and (hi is None or a <= hi):
+            ex.submit(acc, SELL, min(cfg.quote_size, cfg.inventory_limit + inv), a, "limit")

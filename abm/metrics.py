@@ -1,0 +1,273 @@
+"""Run metrics: basis, NDNP, transfers by class and channel, and stylized facts of returns.
+
+Channels of a class's P&L (money, summing to its P&L):
+
+* ``ordinary``, ``harvest_forced_close``, ``liquidation``, ``expiry`` — execution transfers:
+  each fill moves (fair − price) × lots × multiplier from seller to buyer; a fill belongs to
+  ``harvest_forced_close`` if it is a forced close or falls in the harvest window, to
+  ``liquidation`` if it is a margin liquidation or ADL;
+* ``fees`` and ``delivery_costs`` paid; ``socialized`` (clawed back, −) and ``bad_debt_covered``
+  (received from broker, fund or clawback, +); ``liquidation_penalty`` paid to the fund;
+* ``market`` — the rest: what holding a position earned as fair value moved (zero in total).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from abm import theory
+from abm.exchange.clearing import CHANNELS
+
+if TYPE_CHECKING:
+    from abm.model import MarketModel
+
+TRADE_CHANNELS = CHANNELS
+
+
+def class_channels(accounts: pd.DataFrame) -> pd.DataFrame:
+    """P&L by owner class and channel (money); rows = classes, columns = channels."""
+    df = pd.DataFrame(index=accounts["owner"].unique())
+    g = accounts.groupby("owner")
+    for ch in TRADE_CHANNELS:
+        df[ch] = g[f"transfer_{ch}"].sum()
+    df["fees"] = -g["fees"].sum()
+    df["delivery_costs"] = -g["delivery_cost_paid"].sum()
+    df["socialized"] = -g["clawed_back"].sum()
+    df["bad_debt_covered"] = g["bad_debt_received"].sum()
+    df["liquidation_penalty"] = -g["penalty_paid"].sum()
+    pnl = g["pnl"].sum()
+    df["market"] = pnl - df.sum(axis=1)
+    df["pnl"] = pnl
+    return df
+
+
+def accounts_frame(model: MarketModel) -> pd.DataFrame:
+    ex = model.exchange
+    m = ex.contract.multiplier
+    mark = ex.settle_price
+    rows = []
+    for a in ex.clearing.accounts:
+        agent = model.owner_of.get(a.id)
+        row = {
+            "account": a.id,
+            "owner": a.owner,
+            "deliverable": a.deliverable,
+            "agent_id": getattr(agent, "unique_id", -1),
+            "direction": getattr(agent, "direction", 0),
+            "trend": bool(getattr(agent, "trend", False)),
+            "state": getattr(agent, "state", ""),
+            "deposits": a.deposits,
+            "equity": a.equity(mark, m),
+            "pnl": a.pnl(mark, m),
+            "long": a.long,
+            "short": a.short,
+            "fees": a.fees,
+            "realized": a.realized,
+            "delivery_pnl": a.delivery_pnl,
+            "delivery_cost_paid": a.delivery_cost_paid,
+            "bad_debt_received": a.bad_debt_received,
+            "clawed_back": a.clawed_back,
+            "penalty_paid": a.penalty_paid,
+            "n_margin_calls": a.n_margin_calls,
+            "n_liquidations": a.n_liquidations,
+            "went_negative": a.went_negative,
+            "broker_receivable": ex.clearing.broker_receivables.get(a.id, 0.0),
+        }
+        for ch in TRADE_CHANNELS:
+            row[f"transfer_{ch}"] = a.transfers[ch]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def summarize(model: MarketModel):
+    """Build the run's :class:`~abm.results.RunResult` (summary, time series, accounts)."""
+    from abm.results import RunResult
+
+    cfg = model.cfg
+    ex = model.exchange
+    ch = ex.clearing
+    cal = ex.calendar
+    mult = ex.contract.multiplier
+    ts = model.datacollector.get_model_vars_dataframe()
+    ts["step"] = ts["step"].astype(int)
+    ts = ts.set_index("step", drop=True)
+    ts.index.name = "step"
+    accounts = accounts_frame(model)
+    by_class = class_channels(accounts)
+    spot = model.spot_path
+
+    deadline = cal.deadline_step
+    if ex.forced_fills:
+        lots = sum(q for s, q, p in ex.forced_fills)
+        vwap = sum(q * p for s, q, p in ex.forced_fills) / lots
+        basis_fc = vwap - spot[deadline]
+    elif deadline < len(ts):
+        basis_fc = float(ts["futures"].iloc[deadline] - spot[deadline])
+    else:
+        basis_fc = float("nan")
+    h0, h1 = ex.harvest_start_step, min(model.harvest_end_step, model.n_steps)
+    window = ts.iloc[h0:h1]
+    traded = window["futures_vwap"].dropna()
+    if len(traded):
+        max_abs_basis = float((traded - window.loc[traded.index, "spot"]).abs().max())
+    else:
+        max_abs_basis = float("nan")
+
+    ndnp0 = model.marks["ndnp_at_harvest_start"]
+    ndnp0 = 0 if ndnp0 is None else int(ndnp0)
+    arb_cost = (
+        ex.contract.delivery_cost
+        if cfg.arbitrageurs.delivery_cost is None
+        else cfg.arbitrageurs.delivery_cost
+    )
+    capacity = cfg.arbitrageurs.capacity if cfg.arbitrageurs.n > 0 else 0
+    pred = theory.harvest(ndnp0, cfg.hedger.harvest_spread, mult, capacity, arb_cost)
+
+    def cls_val(cls: str, col: str) -> float:
+        return float(by_class.loc[cls, col]) if cls in by_class.index else 0.0
+
+    flows = ch.flows
+
+    def flow(channel: str, payer: str, payee: str) -> float:
+        return flows.get((channel, payer, payee), 0.0) - flows.get((channel, payee, payer), 0.0)
+
+    summary: dict[str, Any] = {
+        "scenario": cfg.name,
+        "seed": cfg.seed,
+        "retail_long_share": cfg.retail.long_share,
+        "margin_rate": cfg.margin.rate,
+        "forced_close_lead_days": cfg.calendar.forced_close_lead_days,
+        "arbitrage_capacity": capacity,
+        "harvest_spread": cfg.hedger.harvest_spread,
+        "loss_regime": cfg.clearing.loss_regime,
+        "n_retail": cfg.retail.n_traders,
+        "ndnp_at_harvest_start": ndnp0,
+        "retail_lots_at_harvest_start": int(model.marks["retail_lots_at_harvest_start"] or 0),
+        "open_interest_at_harvest_start": int(model.marks["open_interest_at_harvest_start"] or 0),
+        "ndnp_share_of_open_interest": ndnp0 / model.marks["open_interest_at_harvest_start"]
+        if model.marks["open_interest_at_harvest_start"]
+        else float("nan"),
+        "basis_at_forced_close": float(basis_fc),
+        "relative_basis_at_forced_close": float(basis_fc / spot[deadline])
+        if deadline <= model.n_steps and spot[deadline]
+        else float("nan"),
+        "max_abs_basis_final_window": max_abs_basis,
+        "basis_at_expiry": float(ex.settle_price - spot[model.n_steps]),
+        "final_settlement": float(ex.settle_price),
+        "spot_at_expiry": float(spot[model.n_steps]),
+        "transfer_retail_to_hedger": sum(flow(c, "retail", "hedger") for c in TRADE_CHANNELS),
+        "theory_transfer": pred.transfer_to_hedger,
+        "theory_retail_harvest_loss": pred.retail_loss,
+        "theory_divergence": pred.divergence,
+        "pnl_retail": cls_val("retail", "pnl"),
+        "pnl_hedger": cls_val("hedger", "pnl"),
+        "pnl_market_maker": cls_val("market_maker", "pnl"),
+        "pnl_arbitrageurs": cls_val("arbitrageur", "pnl"),
+        "pnl_commercials": cls_val("commercial", "pnl"),
+        "fees_total": ch.fees_collected,
+        "delivery_costs_total": ch.delivery_costs,
+        "bad_debt": ch.broker_loss + ch.fund_paid + ch.socialized_total,
+        "bad_debt_broker": ch.broker_loss,
+        "bad_debt_insurance_fund": ch.fund_paid,
+        "bad_debt_socialized": ch.socialized_total,
+        "insurance_fund_final": ch.fund,
+        "n_margin_calls": int(accounts["n_margin_calls"].sum()),
+        "n_liquidations": int(accounts["n_liquidations"].sum()),
+        "n_negative_equity": int(accounts["went_negative"].sum()),
+        "retail_open_interest_at_deadline": int(
+            model.marks["retail_open_interest_at_deadline"] or 0
+        ),
+        "forced_close_lots": int(sum(q for _, q, _ in ex.forced_fills)),
+        "volume_total": ch.volume,
+        "turnover": ch.turnover,
+        "ledger_residual": ch.ledger_residual(ex.settle_price),
+        "wall_seconds": model.wall_seconds,
+    }
+    for c in TRADE_CHANNELS:
+        summary[f"transfer_retail_to_hedger_{c}"] = flow(c, "retail", "hedger")
+    for col in list(TRADE_CHANNELS) + [
+        "fees",
+        "delivery_costs",
+        "socialized",
+        "bad_debt_covered",
+        "liquidation_penalty",
+        "market",
+    ]:
+        summary[f"retail_pnl_{col}"] = cls_val("retail", col)
+    events = pd.DataFrame(
+        [e.__dict__ if hasattr(e, "__dict__") else _event_dict(e) for e in ch.events]
+    )
+    days = pd.DataFrame([d.__dict__ if hasattr(d, "__dict__") else _event_dict(d) for d in ex.days])
+    agents = None
+    if cfg.output.collect_agents:
+        agents = model.datacollector.get_agent_vars_dataframe().reset_index()
+    return RunResult(
+        summary=summary,
+        timeseries=ts,
+        accounts=accounts,
+        events=events,
+        days=days,
+        by_class=by_class,
+        config=cfg,
+        agents=agents,
+    )
+
+
+def _event_dict(obj) -> dict[str, Any]:
+    return {k: getattr(obj, k) for k in obj.__slots__}
+
+
+# -- stylized facts ----------------------------------------------------------------------------
+
+
+def hill_tail_index(x: np.ndarray, tail_fraction: float = 0.05) -> float:
+    """Hill estimator of the tail index of |x| from its largest ``tail_fraction`` share."""
+    a = np.sort(np.abs(np.asarray(x, float)[np.isfinite(x)]))[::-1]
+    a = a[a > 0]
+    k = max(int(len(a) * tail_fraction), 2)
+    if len(a) <= k:
+        return float("nan")
+    return float(1.0 / np.mean(np.log(a[:k] / a[k])))
+
+
+def autocorr(x: np.ndarray, lag: int) -> float:
+    x = np.asarray(x, float)
+    x = x[np.isfinite(x)]
+    if len(x) <= lag + 1 or np.std(x) == 0:
+        return float("nan")
+    return float(np.corrcoef(x[:-lag], x[lag:])[0, 1])
+
+
+def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
+    """Tail index, return and |return| autocorrelations, kurtosis at two aggregation levels.
+
+    ``prices`` are per-step futures prices (> 0); returns are log differences of steps with a
+    new price, so stale steps do not pile zeros into the distribution.
+    """
+    p = np.asarray(prices, float)
+    p = p[np.isfinite(p) & (p > 0)]
+    r = np.diff(np.log(p))
+    r_nz = r[r != 0]
+    agg = np.diff(np.log(p[::aggregate])) if len(p) > 2 * aggregate else np.array([])
+    return {
+        "n_returns": int(len(r_nz)),
+        "hill_tail_index": hill_tail_index(r_nz),
+        "excess_kurtosis": float(stats.kurtosis(r_nz)) if len(r_nz) > 3 else float("nan"),
+        f"excess_kurtosis_x{aggregate}": float(stats.kurtosis(agg))
+        if len(agg) > 3
+        else float("nan"),
+        "acf_returns_lag1": autocorr(r, 1),
+        "acf_returns_lag5": autocorr(r, 5),
+        "acf_abs_returns_lag1": autocorr(np.abs(r), 1),
+        "acf_abs_returns_lag10": autocorr(np.abs(r), 10),
+        "acf_abs_returns_lag50": autocorr(np.abs(r), 50),
+    }
+
+
+def is_finite_number(x: Any) -> bool:
+    return isinstance(x, int | float) and math.isfinite(x)

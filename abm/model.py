@@ -1,0 +1,344 @@
+"""MarketModel: wires the exchange, the spot process and the agents, and collects the data.
+
+One step is one slot of the order book. In each step: the exchange opens the step (a new day
+expires orders, sets the price band, starts liquidations; the broker works forced closes), the
+hedger, the market maker and the arbitrageurs requote, scheduled retail actions run (opening,
+voluntary closing), the retail traders whose Poisson clock fires act, and the exchange closes
+the step (at the day's end: settlement, mark-to-market, margin calls, invariants). After the
+last step the contract expires and is delivered against spot.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import mesa
+import numpy as np
+
+from abm.agents import DeliveryArbitrageur, DominantHedger, MarketMaker, RetailTrader, TraderAgent
+from abm.config import RunConfig
+from abm.exchange import build_exchange
+from abm.spot import fair_value, make_spot_path
+
+CLASSES = ("retail", "hedger", "market_maker", "arbitrageur", "commercial")
+
+
+class MarketModel(mesa.Model):
+    """The harvest model. ``MarketModel(cfg)`` or ``MarketModel(cfg, margin_rate=0.2, ...)``
+    (updates by dotted path or short name); ``model.run()`` returns a :class:`RunResult`."""
+
+    def __init__(self, config: RunConfig | None = None, **updates: Any):
+        cfg = config if config is not None else RunConfig()
+        if updates:
+            cfg = cfg.with_updates(updates)
+        super().__init__(rng=cfg.seed)
+        self.cfg = cfg
+        cal = cfg.calendar
+        self.n_steps = cal.trading_days * cal.steps_per_day
+        self.spot_path = make_spot_path(cfg.spot, self.n_steps, cal.steps_per_day, self.rng)
+        if not cfg.contract.allow_negative_prices and np.any(self.spot_path <= 0):
+            raise ValueError(
+                "spot path reaches a price <= 0 but contract.allow_negative_prices is false; "
+                "lower spot.volatility or allow negative prices"
+            )
+        self.step_index = 0
+        self.fair = fair_value(self.spot_path[0], cfg.spot.carry_rate, cal.trading_days)
+        self.exchange = build_exchange(cfg, self.fair)
+        ex = self.exchange
+        self.owner_of: dict[int, TraderAgent] = {}
+        deadline = ex.calendar.deadline_step
+        harvest_len = cfg.hedger.harvest_window_steps if cfg.hedger.enabled else 0
+        ex.harvest_start_step = max(0, deadline - harvest_len)
+        self.harvest_end_step = (ex.calendar.deadline_day + 1) * cal.steps_per_day
+
+        # -- agents: the exchange's accounts are opened in this order --------------------------
+        self.hedger = DominantHedger(self) if cfg.hedger.enabled else None
+        self.market_maker = MarketMaker(self) if cfg.market_maker.enabled else None
+        arb = cfg.arbitrageurs
+        caps = _split(arb.capacity, arb.n)
+        self.arbitrageurs = [DeliveryArbitrageur(self, c) for c in caps]
+        self.retail: list[RetailTrader] = self._create_retail()
+        if cfg.commercials.open_interest:
+            # the rest of the market: a long and a short commercial, both delivering at expiry
+            q = cfg.commercials.open_interest
+            notional = abs(self.fair) * ex.contract.multiplier * q
+            buyer = ex.open_account("commercial", True, notional)
+            seller = ex.open_account("commercial", True, notional)
+            ex.clearing.apply_fill(
+                buyer, seller, q, ex.settle_price, False, False, self.fair, "ordinary", fees=False
+            )
+        self.closing: set[RetailTrader] = set()
+
+        # -- observation ---------------------------------------------------------------------
+        self.futures = np.full(self.n_steps, np.nan)  # last trade price, carried forward
+        self._last_futures = ex.settle_price
+        self.obs: dict[str, float] = {}
+        self.marks: dict[str, Any] = {
+            "ndnp_at_harvest_start": None,
+            "retail_lots_at_harvest_start": None,
+            "retail_open_interest_at_deadline": None,
+            "open_interest_at_harvest_start": None,
+        }
+        reporters: dict[str, Callable[[MarketModel], float]] = {
+            name: _reader(name) for name in self._observe(dry=True)
+        }
+        agent_reporters = None
+        if cfg.output.collect_agents:
+            agent_reporters = {
+                "cls": "label",
+                "net": lambda a: a.account.net,
+                "equity": lambda a: a.equity,
+            }
+        self.datacollector = mesa.DataCollector(
+            model_reporters=reporters, agent_reporters=agent_reporters
+        )
+        self.wall_seconds = 0.0
+        self.result = None
+
+    # -- construction ------------------------------------------------------------------------
+    def _create_retail(self) -> list[RetailTrader]:
+        cfg = self.cfg.retail
+        cal = self.exchange.calendar
+        n = cfg.n_traders
+        if n == 0:
+            return []
+        rng = self.rng
+        n_long = int(round(cfg.long_share * n))
+        direction = np.full(n, -1)
+        direction[rng.permutation(n)[:n_long]] = 1
+        deposit = cfg.capital_median * np.exp(cfg.capital_dispersion * rng.standard_normal(n))
+        leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
+        trend = rng.random(n) < cfg.trend_share
+        spd = cal.steps_per_day
+        open_span = max(1, int(cfg.opening_days * spd))
+        open_step = rng.integers(0, open_span, n)
+        deadline = cal.deadline_step
+        window = int(round(cfg.close_window_days * spd))
+        voluntary = rng.random(n) < cfg.voluntary_close_share
+        close_draw = deadline - 1 - rng.integers(0, max(window, 1), n)
+        close_step = [
+            int(max(c, o + 1)) if v and window > 0 else None
+            for c, o, v in zip(close_draw, open_step, voluntary, strict=True)
+        ]
+        agents = RetailTrader.create_agents(
+            self,
+            n,
+            deposit=list(deposit),
+            direction=list(direction.astype(int)),
+            leverage=list(leverage),
+            trend=list(trend),
+            open_step=list(open_step.astype(int)),
+            close_step=close_step,
+        )
+        traders = agents.to_list()
+        self.agenda: dict[int, list[Callable[[], None]]] = defaultdict(list)
+        for t in traders:
+            self.agenda[int(t.open_step)].append(t.open_position)
+            if t.close_step is not None and t.close_step < deadline:
+                self.agenda[int(t.close_step)].append(t.start_closing)
+        return traders
+
+    # -- what agents may read ------------------------------------------------------------------
+    @property
+    def spot(self) -> float:
+        return float(self.spot_path[self.step_index])
+
+    def recent_return(self, lookback: int) -> float:
+        """Futures price change over the last ``lookback`` steps (price units)."""
+        s = self.step_index
+        if s < 1:
+            return 0.0
+        past = self.futures[max(0, s - lookback)]
+        return float(self.futures[s - 1] - past)
+
+    # -- the step ------------------------------------------------------------------------------
+    def step(self) -> None:
+        s = self.step_index
+        if s >= self.n_steps:
+            self.running = False
+            return
+        cfg = self.cfg
+        ex = self.exchange
+        cal = ex.calendar
+        spot = float(self.spot_path[s])
+        days_left = (self.n_steps - s) / cal.steps_per_day
+        self.fair = fair_value(spot, cfg.spot.carry_rate, days_left)
+        if s == ex.harvest_start_step:
+            self.marks["ndnp_at_harvest_start"] = ex.clearing.ndnp
+            self.marks["retail_lots_at_harvest_start"] = _lots(ex.clearing.group("retail"))
+            self.marks["open_interest_at_harvest_start"] = ex.clearing.open_interest
+        if s == cal.deadline_step:
+            self.marks["retail_open_interest_at_deadline"] = _lots(ex.clearing.group("retail"))
+        ex.begin_step(s, self.fair, work_broker=False)
+        if self.hedger is not None:
+            self.hedger.step()
+        if self.market_maker is not None:
+            self.market_maker.step()
+        for a in self.arbitrageurs:
+            a.step()
+        # the broker's market orders meet the quotes just posted (at the open the book is empty)
+        ex.work_broker_orders()
+        if cal.is_day_start(s) and self.closing:
+            for t in sorted(self.closing, key=lambda a: a.unique_id):
+                t.post_close()
+                if t.state == "done":
+                    self.closing.discard(t)
+        for action in self.agenda.pop(s, ()) if self.retail else ():
+            action()
+        if self.retail:
+            k = self.rng.binomial(len(self.retail), cfg.retail.activity)
+            for i in self.rng.integers(0, len(self.retail), k):
+                self.retail[i].step()
+        record = ex.end_step()
+        if record is not None:
+            for acc in ex.called:
+                agent = self.owner_of.get(acc.id)
+                if agent is not None:
+                    agent.on_margin_call(acc.call_amount)
+            if self.hedger is not None:
+                self.hedger.end_of_day()
+        lp = ex.book.last_price
+        if ex.stats.volume:
+            self._last_futures = ex.stats.value / ex.stats.volume
+        elif lp is not None:
+            self._last_futures = ex.contract.to_price(lp)
+        self.futures[s] = self._last_futures
+        self._observe()
+        self.datacollector.collect(self)
+        self.step_index += 1
+        if self.step_index == self.n_steps:
+            ex.expire(float(self.spot_path[self.n_steps]))
+            self.running = False
+
+    def _observe(self, dry: bool = False) -> dict[str, float]:
+        """This step's row of the model series (every key becomes a DataCollector reporter)."""
+        ex = self.exchange
+        ch = ex.clearing
+        names = [
+            "step",
+            "day",
+            "spot",
+            "fair",
+            "futures",
+            "futures_vwap",
+            "best_bid",
+            "best_ask",
+            "mid",
+            "basis",
+            "relative_basis",
+            "volume",
+            "buy_volume",
+            "open_interest",
+            "ndnp",
+            "forced_volume",
+            "liquidation_volume",
+            "settlement",
+            "margin_rate",
+            "harvest_window",
+            "transfer_retail_to_hedger",
+            "n_margin_calls",
+            "n_liquidations",
+            "bad_debt",
+            "insurance_fund",
+        ]
+        for c in CLASSES:
+            names += [f"net_{c}", f"equity_{c}", f"margin_{c}"]
+        if dry:
+            return dict.fromkeys(names, 0.0)
+        s = self.step_index
+        spot = float(self.spot_path[s])
+        st = ex.stats
+        c = ex.contract
+        bb, ba = ex.book.best_bid, ex.book.best_ask
+        fut = self._last_futures
+        mark = ex.mark
+        rate = ex.margin_rate
+        o = self.obs
+        o.update(
+            step=s,
+            day=ex.day,
+            spot=spot,
+            fair=self.fair,
+            futures=fut,
+            futures_vwap=st.value / st.volume if st.volume else np.nan,
+            best_bid=c.to_price(bb) if bb is not None else np.nan,
+            best_ask=c.to_price(ba) if ba is not None else np.nan,
+            mid=c.to_price((bb + ba) / 2) if bb is not None and ba is not None else np.nan,
+            basis=fut - spot,
+            relative_basis=(fut - spot) / spot if spot else np.nan,
+            volume=st.volume,
+            buy_volume=st.buy_volume,
+            open_interest=ch.open_interest,
+            ndnp=ch.ndnp,
+            forced_volume=st.forced_volume,
+            liquidation_volume=st.liquidation_volume,
+            settlement=ex.settle_price,
+            margin_rate=rate,
+            harvest_window=float(ex.harvest_start_step <= s < self.harvest_end_step),
+            transfer_retail_to_hedger=_flow(ch.flows, "retail", "hedger"),
+            n_margin_calls=sum(d.n_margin_calls for d in ex.days),
+            n_liquidations=ex.n_liquidations_started,
+            bad_debt=ch.broker_loss + ch.fund_paid + ch.socialized_total,
+            insurance_fund=ch.fund,
+        )
+        m = c.multiplier
+        for cls in CLASSES:
+            g = ch.group(cls)
+            o[f"net_{cls}"] = g.net
+            o[f"equity_{cls}"] = g.equity(mark, m)
+            o[f"margin_{cls}"] = (g.long + g.short) * abs(ex.settle_price) * m * rate
+        return o
+
+    # -- running -------------------------------------------------------------------------------
+    def run(self, progress: bool = False):
+        """Run to expiry and return the :class:`~abm.results.RunResult`."""
+        from abm.metrics import summarize
+
+        t0 = time.perf_counter()
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=self.n_steps, desc=self.cfg.name, unit="step", leave=False)
+        while self.running and self.step_index < self.n_steps:
+            self.step()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
+        self.wall_seconds += time.perf_counter() - t0
+        self.result = summarize(self)
+        return self.result
+
+
+def _split(total: int, n: int) -> list[int]:
+    if n == 0:
+        return []
+    base, extra = divmod(total, n)
+    return [base + (1 if i < extra else 0) for i in range(n)]
+
+
+def _lots(g) -> int:
+    return g.long + g.short
+
+
+def _flow(flows: dict, payer: str, payee: str) -> float:
+    """Net execution transfer from ``payer`` class to ``payee`` class over all channels."""
+    out = 0.0
+    for (_, a, b), x in flows.items():
+        if a == payer and b == payee:
+            out += x
+        elif a == payee and b == payer:
+            out -= x
+    return out
+
+
+def _reader(name: str) -> Callable[[MarketModel], float]:
+    def read(model: MarketModel) -> float:
+        return model.obs[name]
+
+    read.__name__ = f"read_{name}"
+    return read

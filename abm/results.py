@@ -1,0 +1,105 @@
+"""Run results as data: a flat summary, DataFrames, and Parquet/JSON files a user can query.
+
+``RunResult.save(dir)`` writes ``summary.json``, ``config.json`` and one Parquet file per table
+(``timeseries``, ``accounts``, ``events``, ``days``, ``by_class``); :func:`load_run` reads them
+back. DuckDB reads the Parquet files directly, e.g.
+``duckdb.sql("SELECT day, max(abs(basis)) FROM 'results/runs/default/timeseries.parquet' GROUP BY
+day")``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from abm.config import RunConfig
+
+TABLES = ("timeseries", "accounts", "events", "days", "by_class")
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, Any]
+    timeseries: pd.DataFrame
+    accounts: pd.DataFrame
+    events: pd.DataFrame = field(default_factory=pd.DataFrame)
+    days: pd.DataFrame = field(default_factory=pd.DataFrame)
+    by_class: pd.DataFrame = field(default_factory=pd.DataFrame)
+    config: RunConfig | None = None
+    agents: pd.DataFrame | None = None
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write the run under ``out_dir`` (atomically per file); returns the directory."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        _write_text(out / "summary.json", json.dumps(_jsonable(self.summary), indent=2))
+        if self.config is not None:
+            _write_text(out / "config.json", self.config.model_dump_json(indent=2))
+        for name in TABLES:
+            df = getattr(self, name)
+            if df is None:
+                continue
+            frame = df.reset_index() if name in ("timeseries", "by_class") else df
+            if name == "by_class":
+                frame = frame.rename(columns={"index": "owner"})
+            _write_parquet(out / f"{name}.parquet", frame)
+        if self.agents is not None:
+            _write_parquet(out / "agents.parquet", self.agents)
+        return out
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if hasattr(v, "item"):
+            v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            v = None
+        out[k] = v
+    return out
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _write_parquet(path: Path, df: pd.DataFrame) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_parquet(tmp, compression="zstd", index=False)
+    os.replace(tmp, path)
+
+
+def load_run(path: str | Path) -> RunResult:
+    """Read a saved run back into a :class:`RunResult`."""
+    p = Path(path)
+    if not (p / "summary.json").exists():
+        raise FileNotFoundError(f"{p}: no summary.json here; not a saved run")
+    summary = json.loads((p / "summary.json").read_text())
+    tables = {}
+    for name in TABLES:
+        f = p / f"{name}.parquet"
+        tables[name] = pd.read_parquet(f) if f.exists() else pd.DataFrame()
+    ts = tables["timeseries"]
+    if "step" in ts.columns:
+        ts = ts.set_index("step")
+    bc = tables["by_class"]
+    if "owner" in bc.columns:
+        bc = bc.set_index("owner")
+    cfg = None
+    if (p / "config.json").exists():
+        cfg = RunConfig.model_validate_json((p / "config.json").read_text())
+    agents = pd.read_parquet(p / "agents.parquet") if (p / "agents.parquet").exists() else None
+    return RunResult(
+        summary, ts, tables["accounts"], tables["events"], tables["days"], bc, cfg, agents
+    )
