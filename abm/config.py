@@ -261,7 +261,9 @@ class ArbitrageurConfig(_Section):
         None, ge=0, description="Their cost of delivery (price units); None = contract's."
     )
     capital: float = Field(1e8, gt=0)
-    order_size: int = Field(50, ge=1)
+    order_size: int = Field(
+        0, ge=0, description="Max lots per quote; 0 = all remaining capacity (the default)."
+    )
 
 
 class CommercialsConfig(_Section):

@@ -37,7 +37,8 @@ class DeliveryArbitrageur(TraderAgent):
         lo, hi = ex.book.band
         room_long = self.capacity - acc.net
         room_short = self.capacity + acc.net
+        size = cfg.order_size or self.capacity * 2
         if room_long > 0 and (lo is None or bid >= lo) and (hi is None or bid <= hi):
-            ex.submit(acc, BUY, min(cfg.order_size, room_long), bid, "limit", check_margin=False)
+            ex.submit(acc, BUY, min(size, room_long), bid, "limit", check_margin=False)
         if room_short > 0 and (lo is None or ask >= lo) and (hi is None or ask <= hi):
-            ex.submit(acc, SELL, min(cfg.order_size, room_short), ask, "limit", check_margin=False)
+            ex.submit(acc, SELL, min(size, room_short), ask, "limit", check_margin=False)

@@ -1,0 +1,176 @@
+"""The ``abm`` command: run scenarios, list them.
+
+abm run default
+abm run one_sided --set margin_rate=0.2 --set hedger.harvest_spread=5 --seed 3
+abm run path/to/my.toml --json > summary.json
+abm scenarios
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from abm.config import SCENARIO_DIR, ConfigError, load, parse_value
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Agent-based model of the pre-expiry harvest of retail futures traders.",
+)
+
+RESULTS_DIR = Path("results") / "runs"
+
+
+def _parse_sets(items: list[str]) -> dict[str, Any]:
+    updates: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set margin_rate=0.15")
+        key, value = item.split("=", 1)
+        updates[key.strip()] = parse_value(value.strip())
+    return updates
+
+
+SECTIONS = [
+    (
+        "Market",
+        [
+            "scenario",
+            "seed",
+            "retail_long_share",
+            "margin_rate",
+            "forced_close_lead_days",
+            "arbitrage_capacity",
+            "harvest_spread",
+            "loss_regime",
+        ],
+    ),
+    (
+        "Harvest",
+        [
+            "ndnp_at_harvest_start",
+            "ndnp_share_of_open_interest",
+            "basis_at_forced_close",
+            "relative_basis_at_forced_close",
+            "max_abs_basis_final_window",
+            "basis_at_expiry",
+            "transfer_retail_to_hedger_harvest_forced_close",
+            "theory_transfer",
+            "transfer_retail_to_hedger",
+        ],
+    ),
+    (
+        "P&L by class",
+        ["pnl_retail", "pnl_hedger", "pnl_market_maker", "pnl_arbitrageurs", "fees_total"],
+    ),
+    (
+        "Risk",
+        [
+            "n_margin_calls",
+            "n_liquidations",
+            "n_negative_equity",
+            "bad_debt",
+            "retail_open_interest_at_deadline",
+            "forced_close_lots",
+        ],
+    ),
+    ("Accounting", ["ledger_residual", "volume_total", "wall_seconds"]),
+]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v != v:
+            return "n/a"
+        if abs(v) >= 1000:
+            return f"{v:,.0f}"
+        return f"{v:.4g}"
+    return str(v)
+
+
+def _print_summary(summary: dict[str, Any], out: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"Run summary — {summary['scenario']}", show_header=False)
+    table.add_column("key", style="bold")
+    table.add_column("value", justify="right")
+    for title, keys in SECTIONS:
+        table.add_row(f"[underline]{title}[/underline]", "")
+        for k in keys:
+            if k in summary:
+                table.add_row(k, _fmt(summary[k]))
+    console.print(table)
+    ratio = summary.get("theory_transfer")
+    got = summary.get("transfer_retail_to_hedger_harvest_forced_close")
+    if ratio:
+        console.print(f"harvest transfer / theory = {got / ratio:.3f}")
+    console.print(f"results written to [bold]{out}[/bold] (summary.json, *.parquet)")
+
+
+@app.command()
+def run(
+    scenario: Annotated[
+        str, typer.Argument(help="Scenario name (see `abm scenarios`) or .toml path.")
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="KEY=VALUE; dotted path or "
+            "short name (retail_long_share, margin_rate, forced_close_lead_days, "
+            "arbitrage_capacity, harvest_spread).",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Directory for the results (default results/runs/<scenario>)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run one simulation, print its summary and write its results."""
+    from abm.model import MarketModel
+    from abm.results import _jsonable
+
+    try:
+        updates = _parse_sets(set_ or [])
+        if seed is not None:
+            updates["seed"] = seed
+        cfg = load(scenario, updates)
+        model = MarketModel(cfg)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    result = model.run(progress=progress and sys.stderr.isatty() and not as_json)
+    target = out if out is not None else RESULTS_DIR / cfg.name
+    result.save(target)
+    if as_json:
+        typer.echo(json.dumps(_jsonable(result.summary), indent=2))
+    else:
+        _print_summary(result.summary, target)
+
+
+@app.command()
+def scenarios() -> None:
+    """List the shipped scenarios, one line each."""
+    for path in sorted(SCENARIO_DIR.glob("*.toml")):
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+        typer.echo(f"{path.stem:<14} {data.get('description', '')}")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,92 @@
+"""Every shipped scenario runs through `abm run` and shows what its header promises."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from abm.cli import app
+from abm.results import load_run
+
+runner = CliRunner()
+
+
+def run_cli(tmp_path, *args):
+    res = runner.invoke(app, ["run", *args, "--out", str(tmp_path), "--json", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    return json.loads(res.stdout), load_run(tmp_path)
+
+
+def test_scenarios_lists_each_with_a_line():
+    res = runner.invoke(app, ["scenarios"])
+    assert res.exit_code == 0
+    lines = res.stdout.strip().splitlines()
+    names = [ln.split()[0] for ln in lines]
+    assert names == sorted(["china_rebar", "default", "one_sided", "seed_example", "wti_2020"])
+
+
+def test_bad_set_is_a_clear_error(tmp_path):
+    res = runner.invoke(
+        app, ["run", "seed_example", "--set", "margin_rat=0.2", "--out", str(tmp_path)]
+    )
+    assert res.exit_code == 2 and "unknown config key 'margin_rat'" in res.output
+    res = runner.invoke(app, ["run", "seed_example", "--set", "margin_rate=7"])
+    assert res.exit_code == 2 and "margin.rate = 7" in res.output
+    res = runner.invoke(app, ["run", "seed_example", "--set", "margin_rate"])
+    assert res.exit_code == 2 and "KEY=VALUE" in res.output
+
+
+def test_seed_example_cli_and_saved_results(tmp_path):
+    s, saved = run_cli(tmp_path, "seed_example", "--set", "harvest_spread=5")
+    assert s["harvest_spread"] == 5 and s["theory_transfer"] == 200 * 5 * 10
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(10_000)
+    assert saved.summary == s
+    assert len(saved.timeseries) == 200 and saved.config.name == "seed_example"
+    assert {"ordinary", "harvest_forced_close", "fees", "market", "pnl"} <= set(saved.by_class)
+    import duckdb
+
+    n = duckdb.sql(
+        f"SELECT count(*) FROM '{tmp_path}/accounts.parquet' WHERE owner = 'retail'"
+    ).fetchall()[0][0]
+    assert n == 18
+
+
+def test_default_and_one_sided(tmp_path):
+    d, _ = run_cli(tmp_path / "d", "default")
+    o, _ = run_cli(tmp_path / "o", "one_sided")
+    for s in (d, o):
+        assert abs(s["ledger_residual"]) < 1e-6
+    assert o["ndnp_at_harvest_start"] > 5 * abs(d["ndnp_at_harvest_start"])
+    assert (
+        o["transfer_retail_to_hedger_harvest_forced_close"]
+        > 5 * d["transfer_retail_to_hedger_harvest_forced_close"]
+    )
+    assert o["basis_at_forced_close"] < -3.0  # the hedger's bid: fair − 3, on the tick grid
+
+
+def test_china_rebar_limits_and_margin_step_up(tmp_path):
+    s, r = run_cli(tmp_path, "china_rebar")
+    days = r.days
+    rates = days.set_index("day")["margin_rate"]
+    # the rate for the next day, set at each settlement: 8 % → 10 % → 20 %
+    assert rates.iloc[0] == pytest.approx(0.08) and rates.iloc[-2] == pytest.approx(0.20)
+    assert (rates.round(10) == 0.10).sum() == 20  # the month before delivery
+    settle = days["settlement"].to_numpy()
+    assert np.all(np.abs(np.diff(settle)) <= 0.03 * settle[:-1] + 1e-9)  # ±3 % limit
+    assert s["n_margin_calls"] > 0
+    deadline_day = 60 - 1 - 10
+    ts = r.timeseries
+    assert ts.loc[(deadline_day + 1) * 50 - 1, "net_retail"] == 0
+
+
+def test_wti_2020_negative_prices_and_bad_debt(tmp_path):
+    s, r = run_cli(tmp_path, "wti_2020")
+    assert 0.20 <= s["ndnp_share_of_open_interest"] <= 0.30
+    forced_price = s["basis_at_forced_close"] + r.timeseries["spot"].iloc[19 * 100 - 2]
+    assert forced_price < 0  # the crowd leaves below zero
+    assert s["n_negative_equity"] > 0 and s["bad_debt_broker"] > 0
+    assert s["bad_debt"] == pytest.approx(s["bad_debt_broker"])
+    assert abs(s["ledger_residual"]) < 1e-9 * s["turnover"] + 1e-6

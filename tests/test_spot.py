@@ -1,0 +1,68 @@
+"""Spot processes: seeded, with the moments their closed forms give."""
+
+import numpy as np
+import pytest
+
+from abm.config import SpotConfig
+from abm.spot import csv_path, fair_value, gbm_path, make_spot_path, ou_path
+
+
+def test_gbm_log_returns_have_the_closed_form_moments():
+    rng = np.random.default_rng(0)
+    mu, sigma, dt, n = 0.02, 0.3, 0.01, 200_000
+    p = gbm_path(50.0, mu, sigma, n, dt, rng)
+    r = np.diff(np.log(p))
+    assert p[0] == 50.0
+    # mean (μ − σ²/2)·dt = −0.00025, sd σ·√dt = 0.03; standard error of the mean 6.7e-5
+    assert r.mean() == pytest.approx((mu - sigma**2 / 2) * dt, abs=4 * 0.03 / np.sqrt(n))
+    assert r.std() == pytest.approx(sigma * np.sqrt(dt), rel=0.01)
+
+
+def test_ou_reverts_to_its_mean_with_stationary_variance():
+    rng = np.random.default_rng(1)
+    kappa, vol, dt, n = 2.0, 3.0, 0.05, 200_000
+    p = ou_path(120.0, 100.0, kappa, vol, n, dt, rng)
+    tail = p[5000:]
+    assert tail.mean() == pytest.approx(100.0, abs=0.3)
+    assert tail.var() == pytest.approx(vol**2 / (2 * kappa), rel=0.05)  # 2.25
+
+
+def test_ou_jumps_move_the_price():
+    rng = np.random.default_rng(2)
+    calm = ou_path(100.0, 100.0, 0.0, 0.0, 1000, 0.01, np.random.default_rng(2))
+    assert np.all(calm == 100.0)
+    jumpy = ou_path(
+        100.0, 100.0, 0.0, 0.0, 1000, 0.01, rng, jump_intensity=5.0, jump_mean=-0.01, jump_std=0.0
+    )
+    # Poisson(5 per day × 10 days) jumps of −1 % each: about 50, each a factor 0.99
+    n_jumps = round(np.log(jumpy[-1] / 100.0) / np.log(0.99))
+    assert 25 < n_jumps < 80
+
+
+def test_same_seed_same_path_and_kinds():
+    cfg = SpotConfig(kind="gbm", initial=10.0, volatility=0.02)
+    a = make_spot_path(cfg, 100, 10, np.random.default_rng(5))
+    b = make_spot_path(cfg, 100, 10, np.random.default_rng(5))
+    assert len(a) == 101 and np.array_equal(a, b)
+    assert np.all(
+        make_spot_path(SpotConfig(kind="constant", initial=7.0), 3, 1, np.random.default_rng())
+        == 7.0
+    )
+
+
+def test_csv_path(tmp_path):
+    f = tmp_path / "spot.csv"
+    f.write_text("spot\n" + "\n".join(str(100 + i) for i in range(6)))
+    assert list(csv_path(f, 4)) == [100, 101, 102, 103, 104]
+    with pytest.raises(ValueError, match="has 6 rows, the run needs 11"):
+        csv_path(f, 10)
+    (tmp_path / "bad.csv").write_text("price\n1\n")
+    with pytest.raises(ValueError, match="needs a 'spot' column"):
+        csv_path(tmp_path / "bad.csv", 0)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        csv_path(tmp_path / "missing.csv", 0)
+
+
+def test_fair_value_carry():
+    assert fair_value(100.0, 0.001, 10) == pytest.approx(101.0)
+    assert fair_value(100.0, 0.001, -3) == 100.0
