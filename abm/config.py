@@ -149,7 +149,11 @@ class MarginConfig(_Section):
 
 
 class ClearingConfig(_Section):
-    loss_regime: Literal["broker", "insurance_fund", "socialized", "adl"] = "broker"
+    loss_regime: Literal["broker", "insurance_fund", "socialized", "adl"] = Field(
+        "broker",
+        description="Who absorbs negative equity: broker, insurance_fund (then broker), "
+        "socialized (fund, then pro-rata clawback of profits), adl (auto-deleverage).",
+    )
     insurance_fund_initial: float = Field(0.0, ge=0, description="Fund's seed capital (money).")
     liquidation_penalty: Prob = Field(
         0.0,
@@ -162,7 +166,9 @@ class ClearingConfig(_Section):
 
 
 class SpotConfig(_Section):
-    kind: Literal["gbm", "ou", "csv", "constant"] = "ou"
+    kind: Literal["gbm", "ou", "csv", "constant"] = Field(
+        "ou", description="Spot process: gbm, ou (with optional jumps), csv, constant."
+    )
     initial: float = Field(100.0, description="Spot at step 0 (price units).")
     drift: float = Field(0.0, description="GBM drift per trading day (log units).")
     volatility: float = Field(0.01, ge=0, description="Volatility per trading day.")
@@ -186,7 +192,7 @@ class SpotConfig(_Section):
 
 
 class RetailConfig(_Section):
-    n_traders: int = Field(1000, ge=0, le=10_000_000)
+    n_traders: int = Field(1000, ge=0, le=10_000_000, description="Retail traders.")
     long_share: Prob = Field(0.5, description="Share of traders whose direction is long.")
     capital_median: float = Field(50_000.0, gt=0, description="Median deposit (money).")
     capital_dispersion: float = Field(0.8, ge=0, description="Lognormal sigma of deposits.")
@@ -197,7 +203,7 @@ class RetailConfig(_Section):
     opening_days: int = Field(5, ge=0, description="Days over which traders open positions.")
     activity: Prob = Field(0.01, description="Probability a trader acts in a step (Poisson clock).")
     trend_share: Prob = Field(0.3, description="Share of traders that follow trends.")
-    trend_lookback_steps: int = Field(50, ge=1)
+    trend_lookback_steps: int = Field(50, ge=1, description="Trend followers' horizon.")
     noise_trading: bool = Field(True, description="Round trips after opening (noise/trend).")
     limit_order_share: Prob = Field(0.5, description="Share of orders placed as limits.")
     limit_offset_ticks: int = Field(5, ge=0, description="Max distance of limit orders from mid.")
@@ -228,7 +234,7 @@ class RetailConfig(_Section):
 
 
 class HedgerConfig(_Section):
-    enabled: bool = True
+    enabled: bool = Field(True, description="Include the dominant hedger.")
     capital: float = Field(1e9, gt=0, description="Deposit (money).")
     quote_half_spread_ticks: int = Field(2, ge=1, description="Ordinary quote: fair ± this.")
     quote_size: int = Field(500, ge=1, description="Lots shown at each ordinary quote level.")
@@ -237,20 +243,24 @@ class HedgerConfig(_Section):
     harvest_spread: float = Field(
         3.0, ge=0, description="Harvest quote = fair ∓ this (price units)."
     )
-    spread_policy: Literal["fixed", "competitive"] = "fixed"
+    spread_policy: Literal["fixed", "competitive"] = Field(
+        "fixed",
+        description="fixed: fair ∓ harvest_spread; competitive: one tick behind the best "
+        "competing quote, never beyond the harvest spread.",
+    )
     knows_ndnp: bool = Field(True, description="Brokers share account data with it.")
     net_every_day: bool = Field(True, description="Net own longs against shorts at day end.")
 
 
 class MarketMakerConfig(_Section):
-    enabled: bool = True
-    capital: float = Field(5e6, gt=0)
-    half_spread_ticks: int = Field(1, ge=1)
-    quote_size: int = Field(5, ge=1)
-    inventory_limit: int = Field(50, ge=0)
+    enabled: bool = Field(True, description="Include the market maker.")
+    capital: float = Field(5e6, gt=0, description="Deposit (money).")
+    half_spread_ticks: int = Field(1, ge=1, description="Quotes at reservation price ± this.")
+    quote_size: int = Field(5, ge=1, description="Lots per quote.")
+    inventory_limit: int = Field(50, ge=0, description="Max |inventory| in lots.")
     skew_ticks_per_lot: float = Field(0.1, ge=0, description="Avellaneda–Stoikov style skew.")
     flatten_lead_steps: int = Field(50, ge=0, description="Start flattening this long before.")
-    deliverable: bool = False
+    deliverable: bool = Field(False, description="Delivery rights (then it need not flatten).")
     informed: bool = Field(False, description="Skews quotes against the crowd's NDNP.")
 
 
@@ -260,7 +270,7 @@ class ArbitrageurConfig(_Section):
     delivery_cost: float | None = Field(
         None, ge=0, description="Their cost of delivery (price units); None = contract's."
     )
-    capital: float = Field(1e8, gt=0)
+    capital: float = Field(1e8, gt=0, description="Deposit of each arbitrageur (money).")
     order_size: int = Field(
         0, ge=0, description="Max lots per quote; 0 = all remaining capacity (the default)."
     )
