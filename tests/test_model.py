@@ -195,3 +195,23 @@ def test_bad_config_is_refused_before_running():
 
     with pytest.raises(ConfigError, match="margin.rate"):
         MarketModel(RunConfig(), margin_rate=0.0)
+
+
+def test_market_maker_respects_its_limit_and_is_flat_by_the_deadline():
+    m = MarketModel(small(**{"market_maker.inventory_limit": 8, "seed": 21}))
+    r = m.run()
+    net = r.timeseries["net_market_maker"]
+    # quotes never take it past the limit by more than one quote (a fill completes a quote)
+    assert net.abs().max() <= 8 + 5
+    deadline = m.exchange.calendar.deadline_step
+    assert net.loc[deadline - 1] == 0
+    assert net.abs().loc[: deadline - 40].max() > 0  # it did trade
+
+
+def test_hedger_estimating_ndnp_still_harvests_the_crowd():
+    known = MarketModel(small(retail_long_share=0.9, seed=6)).run().summary
+    guess = MarketModel(small(retail_long_share=0.9, seed=6,
+                              **{"hedger.knows_ndnp": False})).run().summary
+    assert guess["basis_at_forced_close"] < -3.0
+    assert guess["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(
+        known["transfer_retail_to_hedger_harvest_forced_close"], rel=0.3)
