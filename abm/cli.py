@@ -168,6 +168,122 @@ def scenarios() -> None:
         typer.echo(f"{path.stem:<14} {data.get('description', '')}")
 
 
+@app.command()
+def sweep(
+    spec: Annotated[str, typer.Argument(help="Sweep name (experiments/sweeps/) or .toml path.")],
+    workers: Annotated[
+        int | None,
+        typer.Option(help="Worker processes of the embedded LocalCluster (default: one per core)."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://host:8786.")
+    ] = None,
+    serial: Annotated[bool, typer.Option(help="Run in-process, no Dask (debugging).")] = False,
+    resume: Annotated[bool, typer.Option(help="Run only the points not yet on disk.")] = False,
+    out: Annotated[Path, typer.Option(help="Results root; the sweep goes in OUT/<name>/.")] = Path(
+        "results"
+    ),
+    quick: Annotated[bool, typer.Option(help="The spec's small [quick] size.")] = False,
+    only: Annotated[
+        list[str] | None, typer.Option(help="Run just this run id (repeatable).")
+    ] = None,
+    retry_failed: Annotated[bool, typer.Option(help="Re-run the recorded failures.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Run a parameter sweep on Dask and store every run as Parquet."""
+    from experiments.runner import run_sweep
+    from experiments.spec import load_spec
+
+    try:
+        sp = load_spec(spec, quick=quick)
+        if serial and address:
+            raise ConfigError("--serial and --address exclude each other")
+        report = run_sweep(
+            sp,
+            out,
+            workers=workers,
+            address=address,
+            serial=serial,
+            resume=resume,
+            quick=quick,
+            only=only,
+            retry_failed=retry_failed,
+            progress=progress,
+        )
+    except (ConfigError, ValueError, FileExistsError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(
+        f"{sp.name}: {report.done} runs done, {len(report.failed)} failed, {report.skipped} "
+        f"already on disk, of {report.total}; {report.seconds:.1f} s "
+        f"({report.runs_per_minute:.1f} runs/min) -> {report.root}"
+    )
+    if report.failed:
+        typer.echo(
+            f"failures recorded in {report.root / 'failures'}; retry with "
+            f"`abm sweep {spec} --retry-failed`"
+        )
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(
+    results: Annotated[Path, typer.Argument(help="A sweep's results directory.")],
+    sql: Annotated[str, typer.Argument(help="SQL over the views runs, timeseries, failures.")],
+    csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Query a sweep's stored results with DuckDB."""
+    from abm.results import query as run_query
+
+    try:
+        df = run_query(results, sql)
+    except Exception as err:  # noqa: BLE001 - DuckDB's own message is the useful one
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    if csv:
+        typer.echo(df.to_csv(index=False), nl=False)
+    else:
+        import pandas as pd
+
+        with pd.option_context(
+            "display.max_rows", 200, "display.max_columns", 50, "display.width", 200
+        ):
+            typer.echo(df.to_string(index=False))
+
+
+@app.command()
+def sensitivity(
+    spec: Annotated[str, typer.Argument(help="A sweep with design = 'sobol'.")],
+    out: Annotated[Path, typer.Option(help="Results root (as for `abm sweep`).")] = Path("results"),
+    quick: Annotated[bool, typer.Option(help="The spec's small [quick] size.")] = False,
+    workers: Annotated[int | None, typer.Option(help="Workers, if runs are missing.")] = None,
+    address: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
+    serial: Annotated[bool, typer.Option(help="Run missing points in-process.")] = False,
+) -> None:
+    """Sobol indices (first-order and total, with confidence intervals) of the sweep's outputs;
+    runs whatever points are missing first, then stores sensitivity.parquet beside the sweep."""
+    from abm.results import load as load_runs
+    from experiments.runner import run_sweep
+    from experiments.sensitivity import analyse
+    from experiments.spec import load_spec
+
+    try:
+        sp = load_spec(spec, quick=quick)
+        if sp.design != "sobol":
+            raise ConfigError(
+                f"sweep '{sp.name}' has design '{sp.design}'; sensitivity needs design = 'sobol'"
+            )
+        run_sweep(
+            sp, out, workers=workers, address=address, serial=serial, resume=True, quick=quick
+        )
+        table = load_runs(Path(out) / sp.name)
+        res = analyse(sp, table, Path(out) / sp.name)
+    except (ConfigError, ValueError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    typer.echo(res.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
 def main() -> None:  # pragma: no cover
     app()
 

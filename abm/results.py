@@ -103,3 +103,62 @@ def load_run(path: str | Path) -> RunResult:
     return RunResult(
         summary, ts, tables["accounts"], tables["events"], tables["days"], bc, cfg, agents
     )
+
+
+# -- sweeps: the read side ---------------------------------------------------------------------
+
+
+def _connect(path: str | Path):
+    """A DuckDB connection with views ``runs``, ``timeseries`` and ``failures`` of a sweep."""
+    import duckdb
+
+    p = Path(path)
+    if not (p / "runs").is_dir():
+        raise FileNotFoundError(f"{p}: no runs/ folder; not a sweep results directory")
+    con = duckdb.connect()
+    runs = list((p / "runs").glob("*.parquet"))
+    if runs:
+        con.execute(
+            f"CREATE VIEW runs AS SELECT * FROM read_parquet('{p}/runs/*.parquet', "
+            "union_by_name = true)"
+        )
+    else:
+        con.execute("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id WHERE false")
+    if (p / "timeseries").is_dir() and any((p / "timeseries").glob("*.parquet")):
+        con.execute(
+            f"CREATE VIEW timeseries AS SELECT * FROM "
+            f"read_parquet('{p}/timeseries/*.parquet', union_by_name = true)"
+        )
+    fails = sorted((p / "failures").glob("*.json")) if (p / "failures").is_dir() else []
+    if fails:
+        rows = [json.loads(f.read_text()) for f in fails]
+        df = pd.DataFrame(
+            [
+                {k: r[k] for k in ("run_id", "point", "replicate", "seed", "error")}
+                | {"params": json.dumps(r["params"])}
+                for r in rows
+            ]
+        )
+        con.register("failures", df)
+    return con
+
+
+def load(path: str | Path) -> pd.DataFrame:
+    """All finished runs of a sweep as one DataFrame, one row per run, ordered by point,
+    replicate and run id."""
+    con = _connect(path)
+    return con.execute("SELECT * FROM runs ORDER BY point, replicate, run_id").df()
+
+
+def load_timeseries(path: str | Path, run_ids: list[str] | None = None) -> pd.DataFrame:
+    con = _connect(path)
+    where = ""
+    if run_ids:
+        ids = ", ".join(f"'{r}'" for r in run_ids)
+        where = f" WHERE run_id IN ({ids})"
+    return con.execute(f"SELECT * FROM timeseries{where} ORDER BY run_id, step").df()
+
+
+def query(path: str | Path, sql: str) -> pd.DataFrame:
+    """Run SQL against a sweep's views ``runs`` (and ``timeseries``, ``failures``)."""
+    return _connect(path).execute(sql).df()

@@ -210,8 +210,12 @@ def test_market_maker_respects_its_limit_and_is_flat_by_the_deadline():
 
 def test_hedger_estimating_ndnp_still_harvests_the_crowd():
     known = MarketModel(small(retail_long_share=0.9, seed=6)).run().summary
-    guess = MarketModel(small(retail_long_share=0.9, seed=6,
-                              **{"hedger.knows_ndnp": False})).run().summary
+    guess = (
+        MarketModel(small(retail_long_share=0.9, seed=6, **{"hedger.knows_ndnp": False}))
+        .run()
+        .summary
+    )
     assert guess["basis_at_forced_close"] < -3.0
     assert guess["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(
-        known["transfer_retail_to_hedger_harvest_forced_close"], rel=0.3)
+        known["transfer_retail_to_hedger_harvest_forced_close"], rel=0.3
+    )

@@ -25,7 +25,9 @@ def test_scenarios_lists_each_with_a_line():
     assert res.exit_code == 0
     lines = res.stdout.strip().splitlines()
     names = [ln.split()[0] for ln in lines]
-    assert names == sorted(["china_rebar", "default", "one_sided", "seed_example", "wti_2020"])
+    assert names == sorted(
+        ["china_rebar", "default", "one_sided", "seed_example", "small", "wti_2020"]
+    )
 
 
 def test_bad_set_is_a_clear_error(tmp_path):

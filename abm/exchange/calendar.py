@@ -135,12 +135,13 @@ class Calendar:
     def margin_rate(self, day: int) -> float:
         """Margin rate (fraction of notional) in force on ``day``: base, stepped up toward expiry.
 
-        Of the step-ups already in force, the one closest to expiry wins; the broker's add-on
-        is added on top.
+        Of the step-ups already in force, the one closest to expiry wins, but never below the
+        base; the broker's add-on is added on top.
         """
         rate = self.margin_base
         best = None
         for before, r in self.margin_steps:
             if day >= self.last_day - before and (best is None or before < best):
                 best, rate = before, r
-        return rate + self.broker_add_on
+        # a step-up never lowers the rate: sweeping the base above a step keeps the base
+        return max(rate, self.margin_base) + self.broker_add_on

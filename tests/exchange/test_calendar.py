@@ -73,3 +73,12 @@ def test_settlement_window():
     cal = make_cal(settlement_window_steps=2)
     assert not cal.in_settlement_window(97) and cal.in_settlement_window(98)
     assert make_cal().in_settlement_window(0)  # default: the whole day
+
+
+def test_step_up_never_lowers_a_high_base():
+    cal = CalendarConfig(trading_days=40, steps_per_day=100, forced_close_lead_days=2)
+    margin = MarginConfig(
+        rate=0.25, step_ups=[MarginStep(days_before_last=10, rate=0.15)], broker_add_on=0.02
+    )
+    c = Calendar.from_config(cal, margin)
+    assert c.margin_rate(0) == pytest.approx(0.27) and c.margin_rate(39) == pytest.approx(0.27)

@@ -1,0 +1,336 @@
+"""The sweep runner: Dask distributed from a laptop to a cluster, and a store that loses nothing.
+
+Runs execute on Dask distributed — an embedded ``LocalCluster`` of N worker processes by
+default, an existing cluster with ``address``, or in-process with ``serial`` for debugging. The
+driver writes each finished run at once, atomically (temporary file, fsync, rename), as one
+Parquet row under ``<out>/<sweep>/runs/``; time series, when kept, under ``timeseries/``; a run
+that raises is recorded under ``failures/`` with its config and traceback and does not stop the
+sweep. Killing a sweep at any moment loses at most the runs in flight: ``resume`` runs only the
+ids not yet on disk.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import subprocess
+import time
+import traceback
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from abm import __version__
+from experiments.spec import Run, SweepSpec
+
+log = logging.getLogger(__name__)
+
+
+def execute(base: dict[str, Any], params: dict[str, Any], seed: int, keep: str) -> dict[str, Any]:
+    """Run one point (on a worker). Never raises: an error comes back as data."""
+    from abm.config import RunConfig
+    from abm.model import MarketModel
+
+    t0 = time.perf_counter()
+    try:
+        cfg = RunConfig.model_validate(base).with_updates({**params, "seed": seed})
+        result = MarketModel(cfg).run()
+        ts = result.timeseries.reset_index() if keep == "timeseries" else None
+        return {
+            "summary": result.summary,
+            "timeseries": ts,
+            "error": None,
+            "seconds": time.perf_counter() - t0,
+        }
+    except Exception as err:  # noqa: BLE001 - a failed run is recorded, not fatal
+        return {
+            "summary": None,
+            "timeseries": None,
+            "seconds": time.perf_counter() - t0,
+            "error": f"{type(err).__name__}: {err}",
+            "traceback": traceback.format_exc(),
+        }
+
+
+# -- the store ---------------------------------------------------------------------------------
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _atomic_parquet(path: Path, df: pd.DataFrame) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.to_parquet(tmp, compression="zstd", index=False)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def param_column(key: str) -> str:
+    return "param_" + key.replace(".", "_")
+
+
+@dataclass
+class SweepStore:
+    root: Path
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def ts_dir(self) -> Path:
+        return self.root / "timeseries"
+
+    @property
+    def failures_dir(self) -> Path:
+        return self.root / "failures"
+
+    def done_ids(self) -> set[str]:
+        if not self.runs_dir.exists():
+            return set()
+        return {p.stem for p in self.runs_dir.glob("*.parquet")}
+
+    def failed_ids(self) -> set[str]:
+        if not self.failures_dir.exists():
+            return set()
+        return {p.stem for p in self.failures_dir.glob("*.json")}
+
+    def prepare(self, spec: SweepSpec, resume: bool, quick: bool, engine: str) -> None:
+        manifest = self.root / "manifest.json"
+        if manifest.exists():
+            old = json.loads(manifest.read_text())
+            if not resume and (self.done_ids() or self.failed_ids()):
+                raise FileExistsError(
+                    f"{self.root} already holds results of this sweep; pass --resume to run "
+                    "only the missing points, or --out for a fresh directory"
+                )
+            if resume and old.get("spec_hash") != spec.digest():
+                raise ValueError(
+                    f"{self.root}: its manifest has spec hash {old.get('spec_hash')}, this spec "
+                    f"has {spec.digest()} (quick={quick}); resume only with the same spec"
+                )
+            old.setdefault("resumed", []).append(_now())
+            _atomic_bytes(manifest, json.dumps(old, indent=2).encode())
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            meta = {
+                "sweep": spec.name,
+                "spec": spec.model_dump(mode="json"),
+                "spec_hash": spec.digest(),
+                "quick": quick,
+                "package_version": __version__,
+                "git_commit": _git_commit(),
+                "started": _now(),
+                "engine": engine,
+                "n_runs": len(spec.runs()),
+            }
+            _atomic_bytes(manifest, json.dumps(meta, indent=2).encode())
+        for d in (self.runs_dir, self.failures_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        if spec.keep == "timeseries":
+            self.ts_dir.mkdir(parents=True, exist_ok=True)
+
+    def write_run(self, run: Run, out: dict[str, Any]) -> None:
+        row: dict[str, Any] = {
+            "run_id": run.run_id,
+            "point": run.point,
+            "replicate": run.replicate,
+            "seed": run.seed,
+            "run_seconds": out["seconds"],
+        }
+        for k, v in run.params.items():
+            row[param_column(k)] = v
+        row.update(out["summary"])
+        if out.get("timeseries") is not None:
+            ts = out["timeseries"]
+            ts.insert(0, "run_id", run.run_id)
+            _atomic_parquet(self.ts_dir / f"{run.run_id}.parquet", ts)
+        _atomic_parquet(self.runs_dir / f"{run.run_id}.parquet", pd.DataFrame([row]))
+        stale = self.failures_dir / f"{run.run_id}.json"
+        if stale.exists():
+            stale.unlink()
+
+    def write_failure(self, run: Run, out: dict[str, Any], base: dict[str, Any]) -> None:
+        rec = {
+            "run_id": run.run_id,
+            "point": run.point,
+            "replicate": run.replicate,
+            "seed": run.seed,
+            "params": run.params,
+            "error": out.get("error"),
+            "traceback": out.get("traceback", ""),
+            "base_config": base,
+            "when": _now(),
+        }
+        _atomic_bytes(
+            self.failures_dir / f"{run.run_id}.json",
+            json.dumps(rec, indent=2, default=str).encode(),
+        )
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parent,
+            timeout=5,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+# -- running -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepReport:
+    root: Path
+    total: int
+    skipped: int
+    done: int = 0
+    failed: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def runs_per_minute(self) -> float:
+        return 60.0 * (self.done + len(self.failed)) / self.seconds if self.seconds else 0.0
+
+
+def run_sweep(
+    spec: SweepSpec,
+    out: str | Path = "results",
+    workers: int | None = None,
+    address: str | None = None,
+    serial: bool = False,
+    resume: bool = False,
+    quick: bool = False,
+    only: list[str] | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+) -> SweepReport:
+    """Run (or resume) a sweep; returns counts, failures and throughput."""
+    store = SweepStore(Path(out) / spec.name)
+    engine = "serial" if serial else (address or f"LocalCluster({workers or os.cpu_count()})")
+    store.prepare(spec, resume=resume or bool(only) or retry_failed, quick=quick, engine=engine)
+    runs = spec.runs()
+    done = store.done_ids()
+    if only:
+        known = {r.run_id for r in runs}
+        unknown = [x for x in only if x not in known]
+        if unknown:
+            raise ValueError(f"--only {unknown}: no such run id in sweep '{spec.name}'")
+        todo = [r for r in runs if r.run_id in set(only)]
+    elif retry_failed:
+        failed = store.failed_ids()
+        todo = [r for r in runs if r.run_id in failed]
+    else:
+        todo = [r for r in runs if r.run_id not in done]
+    report = SweepReport(store.root, total=len(runs), skipped=len(runs) - len(todo))
+    base = spec.base_config().model_dump(mode="json")
+    t0 = time.perf_counter()
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=spec.name, unit="run", dynamic_ncols=True)
+    try:
+        for run, result in _results(todo, base, spec.keep, serial, workers, address):
+            if result.get("error"):
+                store.write_failure(run, result, base)
+                report.failed.append(run.run_id)
+            else:
+                store.write_run(run, result)
+                report.done += 1
+            if bar is not None:
+                elapsed = time.perf_counter() - t0
+                rate = 60.0 * (report.done + len(report.failed)) / elapsed if elapsed else 0.0
+                bar.set_postfix(failed=len(report.failed), per_min=f"{rate:.1f}")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _results(
+    todo: list[Run],
+    base: dict[str, Any],
+    keep: str,
+    serial: bool,
+    workers: int | None,
+    address: str | None,
+) -> Iterator[tuple[Run, dict[str, Any]]]:
+    if not todo:
+        return
+    if serial:
+        for run in todo:
+            yield run, execute(base, run.params, run.seed, keep)
+        return
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if address:
+        client = Client(address)
+    else:
+        cluster = LocalCluster(
+            n_workers=workers or os.cpu_count(),
+            threads_per_worker=1,
+            processes=True,
+            # the scheduler serves HTTP even without a dashboard: a fixed port would collide
+            dashboard_address=":0",
+            silence_logs=logging.ERROR,
+        )
+        client = Client(cluster)
+    try:
+        by_key = {}
+        futures = []
+        for run in todo:
+            fut = client.submit(
+                execute,
+                base,
+                run.params,
+                run.seed,
+                keep,
+                pure=False,
+                key=f"{run.run_id}-{os.getpid()}-{time.time_ns()}",
+            )
+            by_key[fut.key] = run
+            futures.append(fut)
+        for fut in as_completed(futures):
+            run = by_key[fut.key]
+            try:
+                result = fut.result()
+            except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after retries
+                result = {
+                    "summary": None,
+                    "timeseries": None,
+                    "seconds": float("nan"),
+                    "error": f"{type(err).__name__}: {err}",
+                    "traceback": traceback.format_exc(),
+                }
+            yield run, result
+            fut.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

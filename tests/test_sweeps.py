@@ -1,0 +1,391 @@
+"""Sweeps: specs, seeds, Dask engines, the store, crash-safe resume, failures, sensitivity."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from abm.cli import app
+from abm.config import ConfigError
+from abm.results import load, query
+from experiments.runner import run_sweep
+from experiments.sensitivity import sobol_indices
+from experiments.spec import SweepSpec, load_spec
+
+VENV_BIN = Path(sys.executable).parent
+VOLATILE = ["wall_seconds", "run_seconds"]
+
+TINY = """
+name = "tiny"
+base = "small"
+design = "grid"
+replicates = 2
+master_seed = 9
+keep = "{keep}"
+
+[set]
+"retail.n_traders" = 60
+"calendar.trading_days" = {days}
+
+[vary]
+retail_long_share = [0.5, 0.7, 0.9]
+margin_rate = {margins}
+"""
+
+
+def tiny_spec(tmp_path, keep="summary", days=8, margins="[0.1, 0.2]") -> Path:
+    p = tmp_path / "tiny.toml"
+    p.write_text(TINY.format(keep=keep, days=days, margins=margins))
+    return p
+
+
+def table(root: Path) -> pd.DataFrame:
+    return load(root).drop(columns=VOLATILE).sort_values("run_id").reset_index(drop=True)
+
+
+# -- specs and seeds ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ('name = "x"\n[vary]\nmargin_rat = [0.1]', ["margin_rat", "unknown config key"]),
+        ('name = "x"\n[vary]\nmargin_rate = [0.1, 3.0]', ["margin.rate = 3.0"]),
+        (
+            'name = "x"\ndesign = "grid"\n[vary]\nmargin_rate = { low = 0.1, high = 0.2 }',
+            ["vary.margin_rate", "list of values"],
+        ),
+        (
+            'name = "x"\ndesign = "sobol"\nsamples = 10\n'
+            '[vary]\nmargin_rate = { low = 0.1, high = 0.2 }',
+            ["samples = 10", "power of 2"],
+        ),
+        ('name = "x"\nreplicate = 3\n[vary]\nmargin_rate = [0.1]', ["replicate", "Extra inputs"]),
+        ('name = "x"\ndesign = "list"', ["points"]),
+    ],
+)
+def test_bad_specs_are_named_before_anything_runs(tmp_path, body, words):
+    p = tmp_path / "bad.toml"
+    p.write_text(body)
+    with pytest.raises(ConfigError) as err:
+        load_spec(p)
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_seeds_depend_on_identity_not_order(tmp_path):
+    spec = load_spec(tiny_spec(tmp_path))
+    runs = spec.runs()
+    assert len(runs) == 12 and len({r.run_id for r in runs}) == 12
+    assert all(0 <= r.seed < 2**63 for r in runs)
+    again = {r.run_id: r.seed for r in reversed(load_spec(tiny_spec(tmp_path)).runs())}
+    assert again == {r.run_id: r.seed for r in runs}
+    other = SweepSpec.model_validate({**spec.model_dump(), "master_seed": 10}).runs()
+    assert {r.seed for r in other}.isdisjoint({r.seed for r in runs})
+
+
+def test_designs_cover_their_ranges():
+    base = {
+        "name": "d",
+        "base": "small",
+        "samples": 16,
+        "vary": {
+            "margin_rate": {"low": 0.05, "high": 0.25},
+            "forced_close_lead_days": {"low": 1, "high": 4, "integer": True},
+        },
+    }
+    for design in ("random", "lhs"):
+        pts = SweepSpec.model_validate({**base, "design": design}).design_points()
+        m = np.array([p["margin_rate"] for p in pts])
+        assert len(pts) == 16 and m.min() >= 0.05 and m.max() <= 0.25
+        assert {p["forced_close_lead_days"] for p in pts} <= {1, 2, 3, 4}
+    lhs = SweepSpec.model_validate({**base, "design": "lhs"}).design_points()
+    strata = np.floor((np.array([p["margin_rate"] for p in lhs]) - 0.05) / 0.2 * 16)
+    assert sorted(strata) == list(range(16))  # one point per stratum
+    sob = SweepSpec.model_validate({**base, "design": "sobol"}).design_points()
+    assert len(sob) == 16 * (2 + 2)
+
+
+def test_every_shipped_sweep_validates_at_both_sizes():
+    for name in (
+        "imbalance_x_margin",
+        "forced_close_lead",
+        "arbitrage_capacity",
+        "loss_regimes",
+        "sobol_main",
+    ):
+        for quick in (False, True):
+            spec = load_spec(name, quick=quick)
+            assert spec.question and spec.runs()
+
+
+# -- engines give identical results --------------------------------------------------------------
+
+
+def test_serial_local_cluster_and_external_cluster_agree(tmp_path):
+    spec = load_spec(tiny_spec(tmp_path, keep="timeseries"))
+    run_sweep(spec, tmp_path / "serial", serial=True, progress=False)
+    rep = run_sweep(spec, tmp_path / "local", workers=2, progress=False)
+    assert rep.done == 12 and not rep.failed
+    serial = table(tmp_path / "serial" / "tiny")
+    pd.testing.assert_frame_equal(serial, table(tmp_path / "local" / "tiny"))
+    ts = query(tmp_path / "local" / "tiny", "SELECT count(DISTINCT run_id) AS n FROM timeseries")
+    assert ts["n"].iloc[0] == 12
+
+    # a scheduler and two workers as separate processes on localhost
+    sched_file = tmp_path / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    procs = [
+        subprocess.Popen(
+            [
+                str(VENV_BIN / "dask"),
+                "scheduler",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--no-dashboard",
+                "--scheduler-file",
+                str(sched_file),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    ]
+    try:
+        deadline = time.time() + 30
+        while not sched_file.exists() and time.time() < deadline:
+            time.sleep(0.1)
+        import json
+
+        address = json.loads(sched_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(
+                subprocess.Popen(
+                    [
+                        str(VENV_BIN / "dask"),
+                        "worker",
+                        address,
+                        "--nthreads",
+                        "1",
+                        "--no-dashboard",
+                        "--host",
+                        "127.0.0.1",
+                    ],
+                    env=env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        from distributed import Client
+
+        with Client(address) as c:
+            c.wait_for_workers(2, timeout=30)
+        res = CliRunner().invoke(
+            app,
+            [
+                "sweep",
+                str(tiny_spec(tmp_path, keep="timeseries")),
+                "--address",
+                address,
+                "--out",
+                str(tmp_path / "ext"),
+                "--no-progress",
+            ],
+        )
+        assert res.exit_code == 0, res.output
+        pd.testing.assert_frame_equal(serial, table(tmp_path / "ext" / "tiny"))
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+        for p in procs:
+            p.wait(timeout=20)
+
+
+# -- nothing is lost -------------------------------------------------------------------------------
+
+
+def test_kill_9_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+    spec_path = tiny_spec(tmp_path, days=12, margins="[0.05, 0.1, 0.15, 0.2]")
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [
+            str(VENV_BIN / "abm"),
+            "sweep",
+            str(spec_path),
+            "--workers",
+            "2",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    runs_dir = out / "tiny" / "runs"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        n = len(list(runs_dir.glob("*.parquet"))) if runs_dir.exists() else 0
+        if n >= 3:
+            break
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(runs_dir.glob("*.parquet")))
+    assert 3 <= done_before < 24, "the sweep should have been killed mid-way"
+    # resuming runs only what is missing
+    res = CliRunner().invoke(
+        app, ["sweep", str(spec_path), "--resume", "--serial", "--out", str(out), "--no-progress"]
+    )
+    assert res.exit_code == 0, res.output
+    assert f"{done_before} already on disk" in res.output
+    run_sweep(load_spec(spec_path), tmp_path / "clean", serial=True, progress=False)
+    pd.testing.assert_frame_equal(table(out / "tiny"), table(tmp_path / "clean" / "tiny"))
+    # without --resume an existing sweep is not overwritten
+    res = CliRunner().invoke(app, ["sweep", str(spec_path), "--serial", "--out", str(out)])
+    assert res.exit_code == 2 and "--resume" in res.output
+
+
+def test_a_failing_run_is_recorded_and_retried_alone(tmp_path):
+    csv = tmp_path / "spot.csv"
+    spec = tmp_path / "fails.toml"
+    spec.write_text(f"""
+name = "fails"
+base = "seed_example"
+design = "list"
+points = [{{ "spot.kind" = "constant" }}, {{ "spot.kind" = "csv", "spot.csv_path" = "{csv}" }}]
+""")
+    res = CliRunner().invoke(
+        app, ["sweep", str(spec), "--serial", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert res.exit_code == 1 and "1 runs done, 1 failed" in res.output
+    fails = query(tmp_path / "fails", "SELECT * FROM failures")
+    assert len(fails) == 1 and "FileNotFoundError" in fails["error"].iloc[0]
+    assert "spot.csv" in fails["params"].iloc[0]
+    n = 10 * 20 + 1  # seed_example: 10 days × 20 steps, plus step 0
+    csv.write_text("spot\n" + "\n".join(["100.0"] * n))
+    res = CliRunner().invoke(
+        app,
+        ["sweep", str(spec), "--retry-failed", "--serial", "--out", str(tmp_path), "--no-progress"],
+    )
+    assert res.exit_code == 0 and "1 runs done, 0 failed, 1 already on disk" in res.output
+    assert len(load(tmp_path / "fails")) == 2
+    assert not list((tmp_path / "fails" / "failures").glob("*.json"))
+
+
+def test_a_dying_worker_is_survived(tmp_path):
+    import psutil
+
+    spec = load_spec(tiny_spec(tmp_path, days=12, margins="[0.05, 0.1, 0.15, 0.2]"))
+    box = {}
+    t = threading.Thread(
+        target=lambda: box.update(rep=run_sweep(spec, tmp_path, workers=2, progress=False))
+    )
+    me = psutil.Process()
+    t.start()
+    killed = None
+    deadline = time.time() + 60
+    runs_dir = tmp_path / "tiny" / "runs"
+    while time.time() < deadline and t.is_alive():
+        workers = [
+            c
+            for c in me.children(recursive=True)
+            if "resource_tracker" not in " ".join(c.cmdline())
+        ]
+        if workers and runs_dir.exists() and len(list(runs_dir.glob("*.parquet"))) >= 2:
+            killed = workers[0]
+            killed.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    t.join(timeout=180)
+    assert killed is not None, "no worker process was found to kill"
+    rep = box["rep"]
+    assert rep.done == 24 and not rep.failed
+    assert len(load(tmp_path / "tiny")) == 24
+
+
+# -- query and sensitivity ------------------------------------------------------------------------
+
+
+def test_query_cli_prints_a_table(tmp_path):
+    run_sweep(load_spec(tiny_spec(tmp_path)), tmp_path, serial=True, progress=False)
+    res = CliRunner().invoke(
+        app,
+        [
+            "query",
+            str(tmp_path / "tiny"),
+            "SELECT retail_long_share, count(*) AS n FROM runs GROUP BY 1 ORDER BY 1",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.strip().splitlines()
+    assert lines[0].split() == ["retail_long_share", "n"]
+    assert [ln.split() for ln in lines[1:]] == [["0.5", "4"], ["0.7", "4"], ["0.9", "4"]]
+    res = CliRunner().invoke(app, ["query", str(tmp_path / "tiny"), "SELECT nope FROM runs"])
+    assert res.exit_code == 2 and "nope" in res.output
+    manifest = (tmp_path / "tiny" / "manifest.json").read_text()
+    assert '"spec_hash"' in manifest and '"git_commit"' in manifest
+
+
+def test_sobol_indices_of_the_ishigami_function():
+    from SALib.sample import sobol
+
+    problem = {"num_vars": 3, "names": ["x1", "x2", "x3"], "bounds": [[-np.pi, np.pi]] * 3}
+    x = sobol.sample(problem, 4096, calc_second_order=False, seed=1)
+    y = np.sin(x[:, 0]) + 7 * np.sin(x[:, 1]) ** 2 + 0.1 * x[:, 2] ** 4 * np.sin(x[:, 0])
+    df = sobol_indices(problem, y).set_index("parameter")
+    # closed form (Ishigami & Homma 1990): S1 = 0.314, 0.442, 0; ST = 0.558, 0.442, 0.244
+    assert df.loc["x1", "S1"] == pytest.approx(0.314, abs=0.03)
+    assert df.loc["x2", "S1"] == pytest.approx(0.442, abs=0.03)
+    assert df.loc["x3", "S1"] == pytest.approx(0.0, abs=0.03)
+    assert df.loc["x1", "ST"] == pytest.approx(0.558, abs=0.03)
+    assert df.loc["x3", "ST"] == pytest.approx(0.244, abs=0.03)
+
+
+def test_sensitivity_cli_end_to_end(tmp_path):
+    spec = tmp_path / "sob.toml"
+    spec.write_text("""
+name = "sob"
+base = "seed_example"
+design = "sobol"
+samples = 8
+outputs = ["transfer_retail_to_hedger_harvest_forced_close", "basis_at_forced_close"]
+[vary]
+harvest_spread = { low = 1.0, high = 8.0 }
+margin_rate = { low = 0.05, high = 0.2 }
+""")
+    res = CliRunner().invoke(app, ["sensitivity", str(spec), "--serial", "--out", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    df = pd.read_parquet(tmp_path / "sob" / "sensitivity.parquet").set_index(
+        ["output", "parameter"]
+    )
+    # in the stylized market the harvest is NDNP × spread × m: the spread explains it all
+    out = "transfer_retail_to_hedger_harvest_forced_close"
+    assert df.loc[(out, "harvest_spread"), "ST"] > 0.9
+    assert df.loc[(out, "margin_rate"), "ST"] < 0.05
+
+
+def test_shipped_sweep_runs_quick_end_to_end(tmp_path):
+    rep = run_sweep(
+        load_spec("imbalance_x_margin", quick=True), tmp_path, workers=2, quick=True, progress=False
+    )
+    assert rep.done == 6 and not rep.failed
+    df = load(tmp_path / "imbalance_x_margin")
+    assert set(df["retail_long_share"]) == {0.5, 0.7, 0.9}
+    assert (df["ledger_residual"].abs() < 1e-6).all()
+    shutil.rmtree(tmp_path / "imbalance_x_margin")
