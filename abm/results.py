@@ -113,21 +113,31 @@ def _connect(path: str | Path):
     import duckdb
 
     p = Path(path)
-    if not (p / "runs").is_dir():
-        raise FileNotFoundError(f"{p}: no runs/ folder; not a sweep results directory")
+    if not ((p / "runs").is_dir() or (p / "runs.parquet").exists()):
+        raise FileNotFoundError(f"{p}: no runs/ or runs.parquet; not a sweep results directory")
     con = duckdb.connect()
-    runs = list((p / "runs").glob("*.parquet"))
+
+    def sources(one: Path, many: Path) -> list[str]:
+        files = [str(one)] if one.exists() else []
+        if many.is_dir() and any(many.glob("*.parquet")):
+            files.append(f"{many}/*.parquet")
+        return files
+
+    # a sweep is kept as one-row files while it runs and compacted into one file when done;
+    # a crash during compaction can leave a run in both: keep one row per run (and step)
+    runs = sources(p / "runs.parquet", p / "runs")
     if runs:
         con.execute(
-            f"CREATE VIEW runs AS SELECT * FROM read_parquet('{p}/runs/*.parquet', "
-            "union_by_name = true)"
+            f"CREATE VIEW runs AS SELECT * FROM read_parquet({runs!r}, union_by_name = true) "
+            "QUALIFY row_number() OVER (PARTITION BY run_id) = 1"
         )
     else:
         con.execute("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id WHERE false")
-    if (p / "timeseries").is_dir() and any((p / "timeseries").glob("*.parquet")):
+    ts = sources(p / "timeseries.parquet", p / "timeseries")
+    if ts:
         con.execute(
-            f"CREATE VIEW timeseries AS SELECT * FROM "
-            f"read_parquet('{p}/timeseries/*.parquet', union_by_name = true)"
+            f"CREATE VIEW timeseries AS SELECT * FROM read_parquet({ts!r}, union_by_name = true) "
+            "QUALIFY row_number() OVER (PARTITION BY run_id, step) = 1"
         )
     fails = sorted((p / "failures").glob("*.json")) if (p / "failures").is_dir() else []
     if fails:

@@ -97,10 +97,43 @@ class SweepStore:
     def failures_dir(self) -> Path:
         return self.root / "failures"
 
+    @property
+    def compacted(self) -> Path:
+        return self.root / "runs.parquet"
+
     def done_ids(self) -> set[str]:
-        if not self.runs_dir.exists():
-            return set()
-        return {p.stem for p in self.runs_dir.glob("*.parquet")}
+        ids = set()
+        if self.compacted.exists():
+            ids |= set(pd.read_parquet(self.compacted, columns=["run_id"])["run_id"])
+        if self.runs_dir.exists():
+            ids |= {p.stem for p in self.runs_dir.glob("*.parquet")}
+        return ids
+
+    def compact(self) -> None:
+        """Merge the one-row run files into ``runs.parquet`` (and time series into
+        ``timeseries.parquet``): one file instead of hundreds, a few KB instead of 40 per run.
+        The merged file is written atomically before the small ones go, so a crash in between
+        leaves duplicates, which readers drop, never a loss."""
+        for many, one, order in (
+            (self.runs_dir, self.compacted, ["point", "replicate"]),
+            (self.ts_dir, self.root / "timeseries.parquet", ["run_id", "step"]),
+        ):
+            files = sorted(many.glob("*.parquet")) if many.exists() else []
+            if not files:
+                continue
+            parts = [pd.read_parquet(one)] if one.exists() else []
+            parts += [pd.read_parquet(f) for f in files]
+            df = pd.concat(parts, ignore_index=True).drop_duplicates(
+                subset=["run_id", "step"] if "step" in order else ["run_id"], keep="last"
+            )
+            _atomic_parquet(
+                one,
+                df.sort_values(order + (["run_id"] if "run_id" not in order else [])).reset_index(
+                    drop=True
+                ),
+            )
+            for f in files:
+                f.unlink()
 
     def failed_ids(self) -> set[str]:
         if not self.failures_dir.exists():
@@ -269,6 +302,8 @@ def run_sweep(
         if bar is not None:
             bar.close()
     report.seconds = time.perf_counter() - t0
+    if not store.failed_ids() and store.done_ids() >= {r.run_id for r in runs}:
+        store.compact()
     return report
 
 

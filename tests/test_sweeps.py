@@ -68,7 +68,7 @@ def table(root: Path) -> pd.DataFrame:
         ),
         (
             'name = "x"\ndesign = "sobol"\nsamples = 10\n'
-            '[vary]\nmargin_rate = { low = 0.1, high = 0.2 }',
+            "[vary]\nmargin_rate = { low = 0.1, high = 0.2 }",
             ["samples = 10", "power of 2"],
         ),
         ('name = "x"\nreplicate = 3\n[vary]\nmargin_rate = [0.1]', ["replicate", "Extra inputs"]),
@@ -389,3 +389,23 @@ def test_shipped_sweep_runs_quick_end_to_end(tmp_path):
     assert set(df["retail_long_share"]) == {0.5, 0.7, 0.9}
     assert (df["ledger_residual"].abs() < 1e-6).all()
     shutil.rmtree(tmp_path / "imbalance_x_margin")
+
+
+def test_finished_sweep_is_compacted_and_reads_the_same(tmp_path):
+    spec = load_spec(tiny_spec(tmp_path, keep="timeseries"))
+    run_sweep(spec, tmp_path, serial=True, progress=False)
+    root = tmp_path / "tiny"
+    assert (root / "runs.parquet").exists() and not list((root / "runs").glob("*.parquet"))
+    assert (root / "timeseries.parquet").exists()
+    before = table(root)
+    assert len(before) == 12
+    # a crash between writing runs.parquet and removing a run file leaves a duplicate
+    one = before.iloc[[0]]
+    pd.read_parquet(root / "runs.parquet").iloc[[0]].to_parquet(
+        root / "runs" / f"{one['run_id'].iloc[0]}.parquet", index=False
+    )
+    pd.testing.assert_frame_equal(table(root), before)
+    rep = run_sweep(spec, tmp_path, serial=True, resume=True, progress=False)
+    assert rep.skipped == 12 and rep.done == 0
+    n = query(root, "SELECT count(*) AS n FROM timeseries")["n"].iloc[0]
+    assert n == 12 * 8 * 40
