@@ -18,7 +18,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test lint setup clean
+.PHONY: run test lint setup clean figures results
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -39,7 +39,14 @@ run: $(STAMP)
 	$(VENV)/bin/abm run $(SCENARIO)
 
 test: $(STAMP)
-	MPLBACKEND=Agg $(VENV)/bin/python -m pytest -n 2 -q
+	MPLBACKEND=Agg ABM_NOTEBOOK_SMALL=1 $(VENV)/bin/python -m pytest -n 2 -q tests --nbmake notebooks
+
+figures: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/abm figures results/paper --out results/figures
+
+# recompute the stored results the figures come from, at paper size (about 15 min on 2 cores)
+results: $(STAMP)
+	$(VENV)/bin/abm reproduce --out results/paper
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -284,6 +284,54 @@ def sensitivity(
     typer.echo(res.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
 
+@app.command()
+def reproduce(
+    out: Annotated[Path, typer.Option(help="Where the figures' data go.")] = Path("results/paper"),
+    quick: Annotated[bool, typer.Option(help="The sweeps' small sizes.")] = False,
+    workers: Annotated[int | None, typer.Option(help="LocalCluster workers.")] = None,
+    serial: Annotated[bool, typer.Option(help="No Dask.")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Keep what is on disk; run what is missing.")
+    ] = False,
+) -> None:
+    """Recompute the stored results the paper figures are drawn from."""
+    from experiments.paper import reproduce as run_reproduce
+
+    root = run_reproduce(
+        out,
+        quick=quick,
+        workers=workers,
+        serial=serial,
+        fresh=not resume,
+        progress=sys.stderr.isatty(),
+    )
+    typer.echo(f"stored results in {root}; draw the figures with `abm figures {root}`")
+
+
+@app.command()
+def figures(
+    results: Annotated[Path, typer.Argument(help="Stored results (see `abm reproduce`).")] = Path(
+        "results/paper"
+    ),
+    out: Annotated[Path, typer.Option(help="Where the PDF and PNG files go.")] = Path(
+        "results/figures"
+    ),
+    only: Annotated[list[str] | None, typer.Option(help="Just these figures, e.g. F2.")] = None,
+) -> None:
+    """Regenerate every paper figure (PDF + PNG) from stored results, with an index."""
+    from abm.figures import make_all
+
+    try:
+        done = make_all(results, out, only=only)
+    except FileNotFoundError as err:
+        typer.secho(
+            f"error: {err}; recompute the data with `abm reproduce`", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(2) from None
+    for spec, files in done:
+        typer.echo(f"{spec.name:<28} {files[0]}  {files[1].name}")
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -206,6 +206,14 @@ def summarize(model: MarketModel):
     agents = None
     if cfg.output.collect_agents:
         agents = model.datacollector.get_agent_vars_dataframe().reset_index()
+    n = max(model.depth_samples, 1)
+    depth = pd.DataFrame(
+        {
+            "level": np.arange(1, model.depth_sum.shape[1] + 1),
+            "bid": model.depth_sum[0] / n,
+            "ask": model.depth_sum[1] / n,
+        }
+    )
     return RunResult(
         summary=summary,
         timeseries=ts,
@@ -215,6 +223,7 @@ def summarize(model: MarketModel):
         by_class=by_class,
         config=cfg,
         agents=agents,
+        depth=depth,
     )
 
 

@@ -24,6 +24,8 @@ from abm.exchange import build_exchange
 from abm.spot import fair_value, make_spot_path
 
 CLASSES = ("retail", "hedger", "market_maker", "arbitrageur", "commercial")
+DEPTH_LEVELS = 10
+DEPTH_EVERY = 10
 
 
 class MarketModel(mesa.Model):
@@ -97,6 +99,9 @@ class MarketModel(mesa.Model):
         )
         self.wall_seconds = 0.0
         self.result = None
+        # average order-book depth by level (k-th best price), sampled every DEPTH_EVERY steps
+        self.depth_sum = np.zeros((2, DEPTH_LEVELS))
+        self.depth_samples = 0
 
     # -- construction ------------------------------------------------------------------------
     def _create_retail(self) -> list[RetailTrader]:
@@ -206,6 +211,11 @@ class MarketModel(mesa.Model):
         elif lp is not None:
             self._last_futures = ex.contract.to_price(lp)
         self.futures[s] = self._last_futures
+        if s % DEPTH_EVERY == 0:
+            for row, side in enumerate((1, -1)):
+                for k, (_, q) in enumerate(ex.book.depth(side, DEPTH_LEVELS)):
+                    self.depth_sum[row, k] += q
+            self.depth_samples += 1
         self._observe()
         self.datacollector.collect(self)
         self.step_index += 1

@@ -20,7 +20,7 @@ import pandas as pd
 
 from abm.config import RunConfig
 
-TABLES = ("timeseries", "accounts", "events", "days", "by_class")
+TABLES = ("timeseries", "accounts", "events", "days", "by_class", "depth")
 
 
 @dataclass
@@ -33,6 +33,7 @@ class RunResult:
     by_class: pd.DataFrame = field(default_factory=pd.DataFrame)
     config: RunConfig | None = None
     agents: pd.DataFrame | None = None
+    depth: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean lots at the k-th level
 
     def save(self, out_dir: str | Path) -> Path:
         """Write the run under ``out_dir`` (atomically per file); returns the directory."""
@@ -101,7 +102,15 @@ def load_run(path: str | Path) -> RunResult:
         cfg = RunConfig.model_validate_json((p / "config.json").read_text())
     agents = pd.read_parquet(p / "agents.parquet") if (p / "agents.parquet").exists() else None
     return RunResult(
-        summary, ts, tables["accounts"], tables["events"], tables["days"], bc, cfg, agents
+        summary,
+        ts,
+        tables["accounts"],
+        tables["events"],
+        tables["days"],
+        bc,
+        cfg,
+        agents,
+        tables["depth"],
     )
 
 

@@ -1,0 +1,353 @@
+"""The browser dashboard: a Mesa SolaraViz app that shows the harvest happening.
+
+    abm app                 # or: make app; prints the address
+    solara run abm/app.py   # the same page
+
+In Jupyter the same page renders inline: ``from abm.app import page; page``.
+
+Bad input (a value out of range, a combination the config rejects) never reaches a stack trace:
+the model falls back to the last valid configuration, the page shows the config's error message,
+and the controls keep working.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import solara  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from mesa.visualization import SolaraViz  # noqa: E402
+
+from abm.config import ConfigError, load  # noqa: E402
+from abm.model import CLASSES, MarketModel  # noqa: E402
+
+SCENARIO = os.environ.get("ABM_APP_SCENARIO", "small")
+EVENT_KINDS = (
+    "margin_call",
+    "liquidation_start",
+    "adl_bankrupt",
+    "negative_equity",
+    "bad_debt_covered",
+    "clawback",
+    "forced_close_start",
+)
+
+
+def _int(text: Any, field: str, lo: int, hi: int) -> int:
+    try:
+        value = int(str(text).strip())
+    except ValueError:
+        raise ConfigError(f"{field} = {text!r}: must be a whole number") from None
+    if not lo <= value <= hi:
+        raise ConfigError(f"{field} = {value}: allowed {lo}..{hi}")
+    return value
+
+
+class DashboardModel(MarketModel):
+    """MarketModel built from the dashboard's controls; invalid controls give the last valid
+    configuration plus ``config_error`` instead of an exception."""
+
+    last_valid: dict[str, Any] = {}
+
+    def __init__(
+        self,
+        retail_long_share: float = 0.9,
+        margin_rate: float = 0.10,
+        forced_close_lead_days: int = 2,
+        arbitrage_capacity: int = 0,
+        harvest_spread: float = 3.0,
+        knows_ndnp: bool = True,
+        loss_regime: str = "broker",
+        n_retail: Any = "200",
+        seed: Any = "42",
+        scenario: str = SCENARIO,
+        **_: Any,
+    ):
+        updates = {
+            "retail_long_share": retail_long_share,
+            "margin_rate": margin_rate,
+            "forced_close_lead_days": forced_close_lead_days,
+            "arbitrage_capacity": arbitrage_capacity,
+            "arbitrageurs.n": 2 if arbitrage_capacity else 0,
+            "harvest_spread": harvest_spread,
+            "hedger.knows_ndnp": knows_ndnp,
+            "loss_regime": loss_regime,
+        }
+        error = None
+        try:
+            updates["n_retail"] = _int(n_retail, "retail.n_traders", 0, 100_000)
+            updates["seed"] = _int(seed, "seed", 0, 2**63 - 1)
+            cfg = load(scenario, updates)
+        except ConfigError as err:
+            error = str(err)
+            cfg = load(scenario, DashboardModel.last_valid)
+        else:
+            DashboardModel.last_valid = updates
+        super().__init__(cfg)
+        self.config_error = error
+        if error:
+            self.running = False  # nothing to play until the controls are valid
+
+    def step(self) -> None:
+        if self.step_index < self.n_steps:
+            super().step()
+        else:
+            self.running = False
+
+
+def _frame(model: MarketModel) -> pd.DataFrame:
+    return model.datacollector.get_model_vars_dataframe()
+
+
+def _days_axis(model: MarketModel, df: pd.DataFrame) -> np.ndarray:
+    return df["step"].to_numpy() / model.cfg.calendar.steps_per_day
+
+
+def _mark(ax, model: MarketModel) -> None:
+    spd = model.cfg.calendar.steps_per_day
+    ex = model.exchange
+    ax.axvspan(
+        ex.harvest_start_step / spd,
+        ex.calendar.deadline_step / spd,
+        color="C3",
+        alpha=0.12,
+        lw=0,
+        label="harvest window",
+    )
+    ax.axvline(ex.calendar.deadline_step / spd, color="0.2", ls="--", lw=0.9, label="deadline")
+    ax.set_xlim(0, model.n_steps / spd)
+
+
+def _figure(h: float = 2.4) -> tuple[Figure, Any]:
+    fig = Figure(figsize=(6, h), dpi=90)
+    return fig, fig.subplots()
+
+
+def _show(fig: Figure):
+    fig.tight_layout()
+    out = solara.FigureMatplotlib(fig, format="png")
+    plt.close(fig)
+    return out
+
+
+def Summary(model: DashboardModel):
+    """The numbers: what the page says in words (and what the browser test reads)."""
+    ex = model.exchange
+    o = model.obs or {}
+    s = model.step_index
+    items = [
+        ("step", f"{s} / {model.n_steps}"),
+        ("day", f"{ex.day if ex.day >= 0 else 0}"),
+        ("retail traders", f"{len(model.retail)}"),
+        ("futures", f"{o.get('futures', ex.settle_price):.2f}"),
+        ("spot", f"{model.spot_path[min(s, model.n_steps)]:.2f}"),
+        ("basis", f"{o.get('basis', 0.0):+.2f}"),
+        ("NDNP", f"{ex.clearing.ndnp:+d} lots"),
+        ("open interest", f"{ex.clearing.open_interest:,d} lots"),
+        ("transfer retail → hedger", f"{o.get('transfer_retail_to_hedger', 0.0):,.0f}"),
+        ("margin calls", f"{sum(d.n_margin_calls for d in ex.days):,d}"),
+    ]
+    with solara.Card("Market now") as card:
+        if getattr(model, "config_error", None):
+            solara.Error(f"Invalid parameters — {model.config_error}")
+        solara.Markdown(
+            "\n".join(f"- **{k}**: <span class='abm-{k.split()[0]}'>{v}</span>" for k, v in items)
+        )
+    return card
+
+
+def PricePanel(model: MarketModel):
+    df = _frame(model)
+    fig, ax = _figure()
+    if len(df):
+        x = _days_axis(model, df)
+        ax.plot(x, df["spot"], lw=1.0, label="spot")
+        ax.plot(x, df["futures"], lw=0.7, label="futures (last)")
+        ax.plot(x, df["best_bid"], lw=0.4, color="C2", alpha=0.6, label="best bid")
+        ax.plot(x, df["best_ask"], lw=0.4, color="C4", alpha=0.6, label="best ask")
+    _mark(ax, model)
+    ax.set_ylabel("price")
+    ax.set_title("Futures and spot")
+    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    return _show(fig)
+
+
+def BasisPanel(model: MarketModel):
+    df = _frame(model)
+    fig, ax = _figure()
+    if len(df):
+        x = _days_axis(model, df)
+        ax.plot(x, df["basis"], lw=0.7, color="C2", label="basis (futures − spot)")
+        ax2 = ax.twinx()
+        ax2.plot(x, 100 * df["relative_basis"], lw=0.4, color="C1", alpha=0.5)
+        ax2.set_ylabel("relative basis (%)")
+    ax.axhline(0, color="0.6", lw=0.6)
+    _mark(ax, model)
+    ax.set_ylabel("basis")
+    ax.set_title("Basis, absolute and relative")
+    return _show(fig)
+
+
+def PositionsPanel(model: MarketModel):
+    df = _frame(model)
+    fig = Figure(figsize=(6, 3.2), dpi=90)
+    ax, ax2 = fig.subplots(2, 1, sharex=True)
+    if len(df):
+        x = _days_axis(model, df)
+        ax.plot(x, df["ndnp"], lw=1.2, color="k", label="NDNP")
+        for c in CLASSES:
+            if df[f"net_{c}"].abs().max() > 0:
+                ax.plot(x, df[f"net_{c}"], lw=0.7, label=c)
+        ax2.plot(x, df["open_interest"], lw=0.8, label="open interest")
+        ax2.bar(
+            x, df["volume"], width=1 / model.cfg.calendar.steps_per_day, color="C7", label="volume"
+        )
+    for a in (ax, ax2):
+        _mark(a, model)
+    ax.set_ylabel("net lots")
+    ax.set_title("NDNP and net position by class")
+    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    ax2.set_ylabel("lots")
+    ax2.legend(fontsize=6, loc="upper left")
+    return _show(fig)
+
+
+def WealthPanel(model: MarketModel):
+    df = _frame(model)
+    fig = Figure(figsize=(6, 3.2), dpi=90)
+    ax, ax2 = fig.subplots(2, 1, sharex=True)
+    if len(df):
+        x = _days_axis(model, df)
+        for c in CLASSES:
+            eq = df[f"equity_{c}"]
+            if eq.abs().max() > 0:
+                ax.plot(x, eq - eq.iloc[0], lw=0.8, label=c)
+        ax2.plot(x, df["transfer_retail_to_hedger"], color="C3", lw=1.0)
+    for a in (ax, ax2):
+        _mark(a, model)
+    ax.set_ylabel("equity change")
+    ax.set_title("Equity by class, and the running transfer")
+    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    ax2.set_ylabel("retail → hedger")
+    return _show(fig)
+
+
+def DepthPanel(model: MarketModel):
+    book = model.exchange.book
+    c = model.exchange.contract
+    fig, ax = _figure(2.2)
+    bids, asks = book.depth(1, 10), book.depth(-1, 10)
+    if bids:
+        ax.barh(
+            [c.to_price(p) for p, _ in bids],
+            [q for _, q in bids],
+            color="C2",
+            height=0.8 * c.tick_size,
+            label="bids",
+        )
+    if asks:
+        ax.barh(
+            [c.to_price(p) for p, _ in asks],
+            [-q for _, q in asks],
+            color="C3",
+            height=0.8 * c.tick_size,
+            label="asks",
+        )
+    ax.axvline(0, color="0.5", lw=0.6)
+    ax.set_xlabel("lots (bids right, asks left)")
+    ax.set_ylabel("price")
+    ax.set_title("Order book now")
+    if bids or asks:
+        ax.legend(fontsize=6)
+    return _show(fig)
+
+
+def EventLog(model: MarketModel):
+    ev = [e for e in model.exchange.clearing.events if e.kind in EVENT_KINDS]
+    rows = [
+        {
+            "step": e.step,
+            "event": e.kind,
+            "account": e.account,
+            "lots": e.lots,
+            "amount": round(e.amount, 2),
+        }
+        for e in ev[-12:][::-1]
+    ]
+    with solara.Card(f"Margin calls, liquidations, negative equity ({len(ev)} events)") as card:
+        if rows:
+            solara.DataFrame(pd.DataFrame(rows), items_per_page=12)
+        else:
+            solara.Text("no events yet")
+    return card
+
+
+model_params = {
+    "retail_long_share": {
+        "type": "SliderFloat",
+        "value": 0.9,
+        "min": 0.0,
+        "max": 1.0,
+        "step": 0.05,
+        "label": "retail long share",
+    },
+    "margin_rate": {
+        "type": "SliderFloat",
+        "value": 0.10,
+        "min": 0.02,
+        "max": 0.5,
+        "step": 0.01,
+        "label": "margin rate",
+    },
+    "forced_close_lead_days": {
+        "type": "SliderInt",
+        "value": 2,
+        "min": 1,
+        "max": 20,
+        "step": 1,
+        "label": "forced-close lead (days)",
+    },
+    "arbitrage_capacity": {
+        "type": "SliderInt",
+        "value": 0,
+        "min": 0,
+        "max": 5000,
+        "step": 100,
+        "label": "arbitrage capacity (lots)",
+    },
+    "harvest_spread": {
+        "type": "SliderFloat",
+        "value": 3.0,
+        "min": 0.0,
+        "max": 10.0,
+        "step": 0.5,
+        "label": "harvest spread",
+    },
+    "knows_ndnp": {"type": "Checkbox", "value": True, "label": "hedger knows the NDNP"},
+    "loss_regime": {
+        "type": "Select",
+        "value": "broker",
+        "label": "loss regime",
+        "values": ["broker", "insurance_fund", "socialized", "adl"],
+    },
+    "n_retail": {"type": "InputText", "value": "200", "label": "retail traders"},
+    "seed": {"type": "InputText", "value": "42", "label": "seed"},
+}
+
+components = [Summary, PricePanel, BasisPanel, PositionsPanel, WealthPanel, DepthPanel, EventLog]
+
+model = DashboardModel()
+page = SolaraViz(
+    model,
+    components=components,
+    model_params=model_params,
+    name="Harvest of retail futures traders",
+    play_interval=50,
+)

@@ -1,0 +1,719 @@
+"""The paper's figures, drawn from stored results only (``abm figures``).
+
+Each ``f*`` function takes loaded data and returns a matplotlib Figure, so a researcher can
+restyle one in a notebook; :func:`make_all` loads ``results/paper`` (see ``abm reproduce``),
+draws all nine, writes each as PDF (vector) and PNG, and indexes them in ``README.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+from scipy import stats  # noqa: E402
+
+from abm import theory  # noqa: E402
+from abm.metrics import autocorr  # noqa: E402
+from abm.results import RunResult, load, load_run  # noqa: E402
+
+PALETTE = sns.color_palette("colorblind")
+COLUMN_WIDTH = 3.5  # inches, one journal column
+FULL_WIDTH = 7.2
+DEADLINE_STYLE = dict(color="0.25", ls="--", lw=0.9)
+HARVEST_STYLE = dict(color=PALETTE[3], alpha=0.12, lw=0)
+
+
+def style() -> None:
+    """One consistent style: readable at column width, colour-blind-safe palette."""
+    sns.set_theme(
+        context="paper",
+        style="ticks",
+        palette=PALETTE,
+        font_scale=1.0,
+        rc={
+            "axes.spines.right": False,
+            "axes.spines.top": False,
+            "figure.dpi": 150,
+            "savefig.dpi": 200,
+            "savefig.bbox": "tight",
+            "legend.frameon": False,
+            "font.size": 8,
+            "axes.titlesize": 9,
+            "axes.labelsize": 8,
+            "legend.fontsize": 7,
+            "xtick.labelsize": 7,
+            "ytick.labelsize": 7,
+            "pdf.fonttype": 42,
+        },
+    )
+
+
+def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
+    """Write ``name.pdf`` and ``name.png`` without timestamps, so reruns give the same files."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pdf, png = out_dir / f"{name}.pdf", out_dir / f"{name}.png"
+    fig.savefig(pdf, metadata={"CreationDate": None, "Producer": None, "Creator": None})
+    fig.savefig(png, metadata={"Software": None})
+    plt.close(fig)
+    return [pdf, png]
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _days(run: RunResult) -> tuple[np.ndarray, float, float, float]:
+    """x axis in trading days, and the harvest start, deadline and end of deadline day (days)."""
+    cal = run.config.calendar
+    spd = cal.steps_per_day
+    x = run.timeseries.index.to_numpy() / spd
+    deadline_day = cal.trading_days - 1 - cal.forced_close_lead_days
+    deadline = deadline_day + cal.forced_close_step / spd
+    harvest = max(0.0, deadline - run.config.hedger.harvest_window_steps / spd)
+    return x, harvest, deadline, deadline_day + 1.0
+
+
+def mark_deadline(ax: plt.Axes, run: RunResult, label: bool = True) -> None:
+    _, harvest, deadline, _ = _days(run)
+    ax.axvspan(harvest, deadline, **HARVEST_STYLE, label="harvest window" if label else None)
+    ax.axvline(deadline, **DEADLINE_STYLE, label="forced-close deadline" if label else None)
+
+
+def _unit(run: RunResult) -> str:
+    return {"WTI": "$/bbl", "rebar": "¥/t"}.get(run.config.contract.name, "price units")
+
+
+# -- F1 ----------------------------------------------------------------------------------------
+
+
+def f1_price_paths(balanced: RunResult, one_sided: RunResult) -> plt.Figure:
+    """Futures, spot and basis to expiry for a balanced and a one-sided crowd."""
+    fig, axes = plt.subplots(
+        2, 2, figsize=(FULL_WIDTH, 4.2), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
+    )
+    for col, (run, title) in enumerate(
+        ((balanced, "Balanced crowd (50 % long)"), (one_sided, "One-sided crowd (90 % long)"))
+    ):
+        ts = run.timeseries
+        x, *_ = _days(run)
+        traded = ts["futures_vwap"].notna().to_numpy()
+        ax = axes[0, col]
+        ax.plot(x, ts["mid"], color=PALETTE[1], lw=0.5, alpha=0.8, label="futures mid-quote")
+        ax.plot(
+            x[traded],
+            ts["futures_vwap"].to_numpy()[traded],
+            ".",
+            color=PALETTE[1],
+            ms=1.2,
+            alpha=0.5,
+            label="futures trades (step VWAP)",
+        )
+        ax.plot(x, ts["spot"], color=PALETTE[0], lw=1.0, label="spot")
+        mark_deadline(ax, run, label=(col == 0))
+        ndnp = run.summary["ndnp_at_harvest_start"]
+        ax.set_title(f"{title}; NDNP {ndnp:+,d} lots")
+        ax.set_ylabel(f"price ({_unit(run)})")
+        ax = axes[1, col]
+        ax.plot(x, ts["mid"] - ts["spot"], color=PALETTE[2], lw=0.5, label="basis (mid)")
+        ax.plot(
+            x[traded],
+            (ts["futures_vwap"] - ts["spot"]).to_numpy()[traded],
+            ".",
+            color=PALETTE[2],
+            ms=1.2,
+            alpha=0.5,
+            label="basis (trades)",
+        )
+        ax.axhline(0, color="0.6", lw=0.6)
+        mark_deadline(ax, run, label=False)
+        ax.set_ylabel(f"basis ({_unit(run)})")
+        ax.set_xlabel("trading day")
+    lo = min(a.get_ylim()[0] for a in axes[1])
+    hi = max(a.get_ylim()[1] for a in axes[1])
+    for a in axes[1]:
+        a.set_ylim(lo, hi)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    h2, l2 = axes[1, 0].get_legend_handles_labels()
+    fig.legend(
+        handles + h2,
+        labels + l2,
+        loc="lower center",
+        ncol=4,
+        markerscale=6,
+        bbox_to_anchor=(0.5, -0.03),
+    )
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+# -- F2 ----------------------------------------------------------------------------------------
+
+
+def f2_transfer_heatmap(sweep: pd.DataFrame) -> plt.Figure:
+    """Wealth transfer retail → hedger over retail long share × margin rate (mean of seeds)."""
+    fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 2.9))
+    for ax, (col, title) in zip(
+        axes,
+        (
+            ("transfer_retail_to_hedger_harvest_forced_close", "Harvest and forced close"),
+            ("transfer_retail_to_hedger", "All channels"),
+        ),
+        strict=True,
+    ):
+        grid = (
+            sweep.pivot_table(
+                index="margin_rate", columns="retail_long_share", values=col, aggfunc="mean"
+            ).sort_index(ascending=False)
+            / 1e3
+        )
+        sns.heatmap(
+            grid,
+            ax=ax,
+            cmap="viridis",
+            annot=True,
+            fmt=".0f",
+            annot_kws={"fontsize": 6},
+            cbar_kws={"label": "transfer (thousand money)"},
+        )
+        ax.set_title(title)
+        ax.set_xlabel("retail long share")
+        ax.set_ylabel("margin rate")
+        ax.set_yticklabels([f"{float(t.get_text()):.2f}" for t in ax.get_yticklabels()], rotation=0)
+        ax.set_xticklabels([f"{float(t.get_text()):.1f}" for t in ax.get_xticklabels()])
+    fig.tight_layout()
+    return fig
+
+
+# -- F3 ----------------------------------------------------------------------------------------
+
+
+def f3_divergence_vs_lead(sweep: pd.DataFrame) -> plt.Figure:
+    """Divergence near expiry, and the NDNP and transfer it prices, against the forced-close
+    lead time (mean ± sd over seeds)."""
+    df = sweep.assign(abs_basis_fc=sweep["basis_at_forced_close"].abs())
+    long = df.melt(
+        id_vars=["forced_close_lead_days"],
+        value_vars=["abs_basis_fc", "max_abs_basis_final_window"],
+        var_name="measure",
+        value_name="divergence",
+    )
+    long["measure"] = long["measure"].map(
+        {
+            "abs_basis_fc": "|basis| at the forced close",
+            "max_abs_basis_final_window": "max |basis|, final window",
+        }
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 2.5))
+    ax = axes[0]
+    sns.lineplot(
+        long,
+        x="forced_close_lead_days",
+        y="divergence",
+        hue="measure",
+        marker="o",
+        errorbar="sd",
+        ax=ax,
+        palette=PALETTE[:2],
+    )
+    spread = sweep["harvest_spread"].iloc[0]
+    ax.axhline(spread, color="0.4", lw=0.8, ls=":", label=f"harvest spread ({spread:g})")
+    ax.set_xlabel("forced-close lead (trading days before the last)")
+    ax.set_ylabel("divergence (price units)")
+    ax.legend(loc="lower right")
+    ax.set_ylim(bottom=0)
+    ax = axes[1]
+    sns.lineplot(
+        df,
+        x="forced_close_lead_days",
+        y="ndnp_at_harvest_start",
+        marker="o",
+        errorbar="sd",
+        ax=ax,
+        color=PALETTE[2],
+        label="NDNP at harvest start (lots)",
+    )
+    ax.set_ylabel("NDNP (lots)")
+    ax.set_xlabel("forced-close lead (trading days before the last)")
+    ax2 = ax.twinx()
+    ax2.spines["right"].set_visible(True)
+    sns.lineplot(
+        df.assign(t=df["transfer_retail_to_hedger_harvest_forced_close"] / 1e3),
+        x="forced_close_lead_days",
+        y="t",
+        marker="s",
+        errorbar="sd",
+        ax=ax2,
+        color=PALETTE[3],
+        label="harvest transfer (thousand money)",
+    )
+    ax2.set_ylabel("harvest transfer (thousand money)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax2.get_legend().remove()
+    ax.legend(h1 + h2, l1 + l2, loc="lower right")
+    ax.set_ylim(bottom=0)
+    ax2.set_ylim(bottom=0)
+    fig.tight_layout()
+    return fig
+
+
+# -- F4 ----------------------------------------------------------------------------------------
+
+
+def f4_divergence_vs_capacity(
+    sweep: pd.DataFrame, delivery_cost: float = 2.0, tick: float = 1.0
+) -> plt.Figure:
+    """Divergence against delivery-arbitrage capacity: simulated (mean ± sd) and theory."""
+    df = sweep.assign(divergence=sweep["basis_at_forced_close"].abs())
+    fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5))
+    sns.lineplot(
+        df,
+        x="arbitrage_capacity",
+        y="divergence",
+        marker="o",
+        errorbar="sd",
+        ax=ax,
+        color=PALETTE[1],
+        label="simulated |basis| at forced close",
+    )
+    caps = np.linspace(0, df["arbitrage_capacity"].max(), 400)
+    ndnp = df["ndnp_at_harvest_start"].abs().mean()
+    spread = df["harvest_spread"].iloc[0]
+    th = [
+        theory.harvest(int(round(ndnp)), spread, 1.0, int(c), delivery_cost).divergence
+        for c in caps
+    ]
+    ax.plot(caps, th, color=PALETTE[0], lw=1.2, label="theory (|NDNP| from runs)")
+    ax.axhspan(
+        0, delivery_cost + tick, color=PALETTE[2], alpha=0.12, label="delivery cost + one tick"
+    )
+    ax.axvline(ndnp, **DEADLINE_STYLE)
+    ax.annotate(
+        "mean |NDNP|", (ndnp, spread * 0.55), rotation=90, fontsize=6, ha="right", va="center"
+    )
+    ax.set_xlabel("delivery-arbitrage capacity (lots)")
+    ax.set_ylabel("divergence (price units)")
+    ax.set_ylim(0, spread * 1.3)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+# -- F5 ----------------------------------------------------------------------------------------
+
+CHANNEL_LABELS = {
+    "ordinary": "ordinary trading",
+    "harvest_forced_close": "harvest & forced close",
+    "liquidation": "margin liquidations",
+    "fees": "fees",
+    "socialized": "socialized loss",
+    "bad_debt_covered": "bad debt covered",
+    "expiry": "expiry settlement",
+    "delivery_costs": "delivery costs",
+    "liquidation_penalty": "liquidation penalty",
+    "market": "market moves",
+}
+CLASS_LABELS = {
+    "retail": "retail",
+    "hedger": "hedger",
+    "market_maker": "market maker",
+    "arbitrageur": "arbitrageurs",
+    "commercial": "commercials",
+}
+
+
+def f5_wealth_by_channel(runs: dict[str, RunResult]) -> plt.Figure:
+    """P&L by agent class, stacked by channel, one panel per run."""
+    fig, axes = plt.subplots(1, len(runs), figsize=(FULL_WIDTH, 2.9), sharey=True)
+    axes = np.atleast_1d(axes)
+    channels = [c for c in CHANNEL_LABELS]
+    colors = dict(zip(channels, sns.color_palette("colorblind", len(channels)), strict=True))
+    extent = [0.0, 0.0]
+    for ax, (title, run) in zip(axes, runs.items(), strict=True):
+        bc = run.by_class.drop(columns="pnl", errors="ignore") / 1e3
+        classes = [c for c in CLASS_LABELS if c in bc.index]
+        pos = np.zeros(len(classes))
+        neg = np.zeros(len(classes))
+        for ch in channels:
+            if ch not in bc.columns:
+                continue
+            v = bc.loc[classes, ch].to_numpy()
+            scale = np.abs(bc.loc[classes].to_numpy()).max()
+            if not np.any(np.abs(v) > 0.005 * scale):
+                continue
+            base = np.where(v >= 0, pos, neg)
+            ax.bar(
+                range(len(classes)),
+                v,
+                bottom=base,
+                color=colors[ch],
+                label=CHANNEL_LABELS[ch],
+                width=0.7,
+            )
+            pos += np.where(v >= 0, v, 0)
+            neg += np.where(v < 0, v, 0)
+        extent = [min(extent[0], neg.min()), max(extent[1], pos.max())]
+        total = run.by_class.loc[classes, "pnl"].to_numpy() / 1e3
+        ax.scatter(
+            range(len(classes)), total, color="k", marker="D", s=12, zorder=3, label="net P&L"
+        )
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.set_xticks(range(len(classes)), [CLASS_LABELS[c] for c in classes], rotation=20)
+        ax.set_title(title)
+    pad = 0.06 * (extent[1] - extent[0])
+    axes[0].set_ylim(extent[0] - pad, extent[1] + pad)
+    axes[0].set_ylabel("P&L (thousand money)")
+    handles, labels = [], []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+# -- F6 ----------------------------------------------------------------------------------------
+
+
+def f6_liquidation_cascade(run: RunResult) -> plt.Figure:
+    """Margin calls, liquidations and price on one time axis."""
+    ts = run.timeseries
+    x, *_ = _days(run)
+    fig, axes = plt.subplots(
+        3, 1, figsize=(COLUMN_WIDTH, 4.2), sharex=True, gridspec_kw={"height_ratios": [2, 1, 1]}
+    )
+    ax = axes[0]
+    ax.plot(x, ts["spot"], color=PALETTE[0], lw=0.8, label="spot")
+    ax.plot(x, ts["futures"], color=PALETTE[1], lw=0.6, label="futures")
+    ax.step(
+        run.days["day"] + 1,
+        run.days["settlement"],
+        where="pre",
+        color="0.3",
+        lw=0.8,
+        label="settlement",
+    )
+    mark_deadline(ax, run)
+    steps = run.days[run.days["margin_rate"].diff().fillna(0) > 0]
+    for i, d in enumerate(steps["day"]):
+        for a in axes:
+            a.axvline(
+                d + 1,
+                color=PALETTE[4],
+                lw=0.8,
+                ls=":",
+                label="margin step-up" if (i == 0 and a is ax) else None,
+            )
+    ax.set_ylabel(f"price ({_unit(run)})")
+    ax.legend(loc="lower center", ncol=3, bbox_to_anchor=(0.5, 1.0), fontsize=6)
+    ax = axes[1]
+    ax.bar(run.days["day"] + 1, run.days["n_margin_calls"], width=0.8, color=PALETTE[3])
+    mark_deadline(ax, run, label=False)
+    ax.set_ylabel("margin calls\nper day")
+    ax = axes[2]
+    liq = ts["liquidation_volume"].groupby(ts["day"]).sum()
+    ax.bar(liq.index + 0.5, liq.to_numpy(), width=0.8, color=PALETTE[4])
+    mark_deadline(ax, run, label=False)
+    ax.set_ylabel("liquidated lots\nper day")
+    ax.set_xlabel("trading day")
+    fig.align_ylabels(axes)
+    fig.tight_layout()
+    return fig
+
+
+# -- F7 ----------------------------------------------------------------------------------------
+
+#: CLK20 settlements ($/bbl), MODEL.md: 17 April, 20 April (the day before the last trading
+#: day), and the contract "back near +8.5" the next day.
+CLK20 = pd.DataFrame(
+    {"day": [-2, -1, 0], "settlement": [18.27, -37.63, 8.5], "date": ["17 Apr", "20 Apr", "21 Apr"]}
+)
+
+
+def f7_wti_replication(run: RunResult) -> plt.Figure:
+    """The WTI-2020 scenario's last days beside the recorded CLK20 settlements, normalised."""
+    days = run.days.set_index("day")["settlement"]
+    last = run.config.calendar.trading_days - 1
+    sim = pd.DataFrame(
+        {"day": [-2, -1, 0], "settlement": [days.get(last - 2), days.get(last - 1), days.get(last)]}
+    )
+    fig, axes = plt.subplots(
+        1, 2, figsize=(FULL_WIDTH, 2.6), gridspec_kw={"width_ratios": [1, 1.4]}
+    )
+    ax = axes[0]
+    ax.plot(
+        CLK20["day"],
+        CLK20["settlement"] / CLK20["settlement"].iloc[0],
+        "o-",
+        color=PALETTE[3],
+        label="CLK20 recorded",
+    )
+    ax.plot(
+        sim["day"],
+        sim["settlement"] / sim["settlement"].iloc[0],
+        "s--",
+        color=PALETTE[0],
+        label="simulated (wti_2020)",
+    )
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_xticks(
+        [-2, -1, 0], ["day −2\n(17 Apr)", "day −1, deadline\n(20 Apr)", "last day\n(21 Apr)"]
+    )
+    ax.set_ylabel("settlement / settlement on day −2")
+    ax.legend(loc="upper center")
+    ax.set_title("Daily settlements, normalised")
+    ax = axes[1]
+    cal = run.config.calendar
+    spd = cal.steps_per_day
+    day = last - 1
+    ts = run.timeseries.loc[day * spd : (day + 1) * spd - 1]
+    minutes = (ts.index.to_numpy() - day * spd) / spd
+    ax.plot(minutes, ts["spot"], color=PALETTE[0], lw=1.2, label="spot")
+    ax.plot(minutes, ts["futures"], color=PALETTE[1], lw=1.0, label="futures (last)")
+    ax.set_xlim(0.75, 1.0)
+    w0 = 1 - (cal.settlement_window_steps or spd) / spd
+    ax.axvspan(w0, 1.0, color=PALETTE[2], alpha=0.25, lw=0, label="settlement window")
+    ax.axvline(cal.forced_close_step / spd, **DEADLINE_STYLE, label="forced close")
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_xlabel("fraction of the deadline day (last quarter)")
+    ax.set_ylabel("price ($/bbl)")
+    ax.set_title("Simulated deadline day")
+    ax.legend(loc="center left")
+    fig.tight_layout()
+    return fig
+
+
+# -- F8 ----------------------------------------------------------------------------------------
+
+OUTPUT_LABELS = {
+    "transfer_retail_to_hedger_harvest_forced_close": "Transfer (harvest channel)",
+    "max_abs_basis_final_window": "Divergence (max |basis|, final window)",
+}
+
+
+def f8_sobol(indices: pd.DataFrame) -> plt.Figure:
+    """First-order and total Sobol indices, with 95 % confidence intervals."""
+    outputs = list(dict.fromkeys(indices["output"]))
+    fig, axes = plt.subplots(1, len(outputs), figsize=(FULL_WIDTH, 2.6), sharey=True)
+    axes = np.atleast_1d(axes)
+    for ax, out in zip(axes, outputs, strict=True):
+        d = indices[indices["output"] == out].reset_index(drop=True)
+        y = np.arange(len(d))
+        ax.barh(
+            y - 0.2,
+            d["S1"],
+            height=0.38,
+            xerr=d["S1_conf"],
+            color=PALETTE[0],
+            label="first order S1",
+            error_kw={"lw": 0.7},
+        )
+        ax.barh(
+            y + 0.2,
+            d["ST"],
+            height=0.38,
+            xerr=d["ST_conf"],
+            color=PALETTE[1],
+            label="total ST",
+            error_kw={"lw": 0.7},
+        )
+        ax.set_yticks(y, d["parameter"])
+        ax.axvline(0, color="0.5", lw=0.6)
+        ax.set_xlabel("Sobol index")
+        ax.set_title(OUTPUT_LABELS.get(out, out))
+    axes[0].invert_yaxis()
+    h, lab = axes[0].get_legend_handles_labels()
+    fig.legend(h, lab, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    return fig
+
+
+# -- F9 ----------------------------------------------------------------------------------------
+
+
+def f9_stylized_facts(run: RunResult, max_lag: int = 50) -> plt.Figure:
+    """Return distribution against a Gaussian, autocorrelation of returns and |returns|, and
+    the average order-book depth by level."""
+    p = run.timeseries["futures"].to_numpy()
+    r = np.diff(np.log(p[np.isfinite(p) & (p > 0)]))
+    r = r[r != 0]
+    z = (r - r.mean()) / r.std()
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 2.4))
+    ax = axes[0]
+    bins = np.linspace(-6, 6, 61)
+    ax.hist(z, bins=bins, density=True, color=PALETTE[0], alpha=0.7, label="model returns")
+    g = np.linspace(-6, 6, 300)
+    ax.plot(g, stats.norm.pdf(g), color=PALETTE[3], lw=1, label="Gaussian")
+    ax.set_yscale("log")
+    ax.set_ylim(1e-4, 1)
+    ax.set_xlabel("standardised return (per price change)")
+    ax.set_ylabel("density")
+    ax.legend(loc="lower center", fontsize=6)
+    ax = axes[1]
+    lags = np.arange(1, max_lag + 1)
+    ax.plot(
+        lags, [autocorr(r, k) for k in lags], "o-", ms=2, lw=0.7, color=PALETTE[0], label="returns"
+    )
+    ax.plot(
+        lags,
+        [autocorr(np.abs(r), k) for k in lags],
+        "s-",
+        ms=2,
+        lw=0.7,
+        color=PALETTE[1],
+        label="|returns|",
+    )
+    band = 2 / np.sqrt(len(r))
+    ax.axhspan(-band, band, color="0.85", lw=0, label="±2/√n")
+    ax.axhline(0, color="0.5", lw=0.6)
+    ax.set_xlabel("lag (price changes)")
+    ax.set_ylabel("autocorrelation")
+    ax.legend(loc="upper right")
+    ax = axes[2]
+    d = run.depth
+    ax.plot(d["level"], d["bid"], "o-", color=PALETTE[2], ms=3, label="bid")
+    ax.plot(d["level"], d["ask"], "s-", color=PALETTE[4], ms=3, label="ask")
+    ax.set_xlabel("book level (1 = best)")
+    ax.set_ylabel("mean depth (lots)")
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    return fig
+
+
+# -- all of them -------------------------------------------------------------------------------
+
+
+@dataclass
+class FigureSpec:
+    name: str
+    caption: str
+    data: str
+    draw: Callable[[Path], plt.Figure]
+
+
+def figure_specs() -> list[FigureSpec]:
+    def run(root: Path, name: str) -> RunResult:
+        return load_run(root / "runs" / name)
+
+    def sweep(root: Path, name: str) -> pd.DataFrame:
+        return load(root / name)
+
+    return [
+        FigureSpec(
+            "F1_price_paths",
+            "Futures, spot and basis to expiry for a balanced (left) and a one-sided "
+            "(right) crowd; shaded: the hedger's harvest window, dashed: the "
+            "forced-close deadline.",
+            "runs/default, runs/one_sided",
+            lambda r: f1_price_paths(run(r, "default"), run(r, "one_sided")),
+        ),
+        FigureSpec(
+            "F2_transfer_heatmap",
+            "Wealth transfer from retail traders to the hedger (mean over seeds) over "
+            "retail long share × margin rate: the harvest channel (left) and all "
+            "channels (right).",
+            "imbalance_x_margin",
+            lambda r: f2_transfer_heatmap(sweep(r, "imbalance_x_margin")),
+        ),
+        FigureSpec(
+            "F3_divergence_vs_lead",
+            "Futures–spot divergence near expiry against the forced-close lead time "
+            "(80 % long crowd; mean ± sd over seeds).",
+            "forced_close_lead",
+            lambda r: f3_divergence_vs_lead(sweep(r, "forced_close_lead")),
+        ),
+        FigureSpec(
+            "F4_divergence_vs_capacity",
+            "Divergence at the forced close against delivery-arbitrage capacity: "
+            "simulated (mean ± sd over seeds) and the closed form; the band is the "
+            "delivery cost plus one tick.",
+            "arbitrage_capacity",
+            lambda r: f4_divergence_vs_capacity(sweep(r, "arbitrage_capacity")),
+        ),
+        FigureSpec(
+            "F5_wealth_by_channel",
+            "P&L by agent class, stacked by channel, for a balanced and a one-sided "
+            "crowd; diamonds: net P&L.",
+            "runs/default, runs/one_sided",
+            lambda r: f5_wealth_by_channel(
+                {"Balanced crowd": run(r, "default"), "One-sided crowd": run(r, "one_sided")}
+            ),
+        ),
+        FigureSpec(
+            "F6_liquidation_cascade",
+            "Price, margin calls and liquidations on one time axis (china_rebar: ±3 % "
+            "limits, margin stepping up 8 % → 10 % → 20 %).",
+            "runs/china_rebar",
+            lambda r: f6_liquidation_cascade(run(r, "china_rebar")),
+        ),
+        FigureSpec(
+            "F7_wti_2020",
+            "WTI-2020 replication: simulated daily settlements beside CLK20's "
+            "(18.27 → −37.63 → about +8.5 $/bbl), both divided by the settlement two "
+            "days before expiry; right: the simulated deadline day.",
+            "runs/wti_2020",
+            lambda r: f7_wti_replication(run(r, "wti_2020")),
+        ),
+        FigureSpec(
+            "F8_sobol",
+            "Sobol sensitivity indices (first order and total, 95 % CIs) of the "
+            "transfer and the divergence.",
+            "sobol_main/sensitivity.parquet",
+            lambda r: f8_sobol(pd.read_parquet(r / "sobol_main" / "sensitivity.parquet")),
+        ),
+        FigureSpec(
+            "F9_stylized_facts",
+            "Stylized facts of the default market: standardised returns against a "
+            "Gaussian (log scale), autocorrelation of returns and |returns|, average "
+            "order-book depth by level.",
+            "runs/default",
+            lambda r: f9_stylized_facts(run(r, "default")),
+        ),
+    ]
+
+
+def make_all(
+    results_dir: str | Path = "results/paper",
+    out_dir: str | Path = "results/figures",
+    only: list[str] | None = None,
+) -> list[tuple[FigureSpec, list[Path]]]:
+    """Draw every figure from stored results; write PDF + PNG and a README index."""
+    style()
+    root, out = Path(results_dir), Path(out_dir)
+    done = []
+    for spec in figure_specs():
+        if only and not any(spec.name.startswith(o) for o in only):
+            continue
+        done.append((spec, save(spec.draw(root), out, spec.name)))
+    lines = [
+        "# Figures",
+        "",
+        f"Regenerated by `abm figures {root} --out {out}` (or `make figures`) from the "
+        f"stored results in `{root}`; recompute those with `abm reproduce`.",
+        "",
+    ]
+    for spec, files in done:
+        lines += [
+            f"## {spec.name}",
+            "",
+            f"![{spec.name}]({spec.name}.png)",
+            "",
+            spec.caption,
+            "",
+            f"- files: `{files[0].name}`, `{files[1].name}`",
+            f"- data: `{root / spec.data.split(',')[0].strip()}`"
+            + ("".join(f", `{root / d.strip()}`" for d in spec.data.split(",")[1:])),
+            "",
+        ]
+    if not only:
+        (out / "README.md").write_text("\n".join(lines))
+    return done

@@ -1,0 +1,72 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # The paper's figures, one by one
+#
+# Each figure function takes loaded results and returns a matplotlib figure, so any one can be
+# restyled here before saving. `abm figures` draws them all from the same stored results.
+
+# %%
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from abm import figures as F
+from abm.results import load, load_run
+
+F.style()
+ROOT = Path.cwd().parent if Path.cwd().name == "notebooks" else Path.cwd()
+DATA = ROOT / "results" / "paper"
+default, one_sided = load_run(DATA / "runs" / "default"), load_run(DATA / "runs" / "one_sided")
+
+# %% F1
+fig = F.f1_price_paths(default, one_sided)
+
+# %% F2
+fig = F.f2_transfer_heatmap(load(DATA / "imbalance_x_margin"))
+
+# %% F3
+fig = F.f3_divergence_vs_lead(load(DATA / "forced_close_lead"))
+
+# %% F4
+fig = F.f4_divergence_vs_capacity(load(DATA / "arbitrage_capacity"))
+
+# %% F5
+fig = F.f5_wealth_by_channel({"Balanced crowd": default, "One-sided crowd": one_sided})
+
+# %% F6
+fig = F.f6_liquidation_cascade(load_run(DATA / "runs" / "china_rebar"))
+
+# %% F7
+wti = load_run(DATA / "runs" / "wti_2020")
+fig = F.f7_wti_replication(wti)
+# the claim of the replication: the simulated deadline-day settlement is negative, like CLK20's
+assert wti.days.set_index("day")["settlement"].iloc[-2] < 0
+
+# %% F8
+fig = F.f8_sobol(pd.read_parquet(DATA / "sobol_main" / "sensitivity.parquet"))
+
+# %% F9
+fig = F.f9_stylized_facts(default)
+
+# %% [markdown]
+# ## Restyling one figure
+# Any figure is an ordinary matplotlib figure: change it, then save it with `F.save`.
+
+# %%
+fig = F.f3_divergence_vs_lead(load(DATA / "forced_close_lead"))
+fig.axes[0].set_title("Divergence and the deadline")
+fig.set_size_inches(5, 3)
+plt.close(fig)
