@@ -18,7 +18,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test lint setup clean figures results
+.PHONY: run test lint setup clean figures results app chromium
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -31,6 +31,7 @@ $(VPY):
 $(STAMP): $(VPY) pyproject.toml
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -e ".[dev]"
+	$(VPY) -m abm.dashboard_assets
 	@rm -f $(VENV)/.installed-*; touch $(STAMP)
 
 setup: $(STAMP)
@@ -38,7 +39,14 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/abm run $(SCENARIO)
 
-test: $(STAMP)
+# The browser test drives Debian's chromium (Playwright cannot download a browser here).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the dashboard's browser test"; \
+	  { apt-get update -qq && apt-get install -y -qq chromium; } >/dev/null 2>&1 || \
+	  echo "warning: could not install chromium; the browser test will report it missing"; }
+
+test: $(STAMP) chromium
 	MPLBACKEND=Agg ABM_NOTEBOOK_SMALL=1 $(VENV)/bin/python -m pytest -n 2 -q tests --nbmake notebooks
 
 figures: $(STAMP)
@@ -47,6 +55,9 @@ figures: $(STAMP)
 # recompute the stored results the figures come from, at paper size (about 15 min on 2 cores)
 results: $(STAMP)
 	$(VENV)/bin/abm reproduce --out results/paper
+
+app: $(STAMP)
+	$(VENV)/bin/abm app
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -67,9 +67,11 @@ class DashboardModel(MarketModel):
         loss_regime: str = "broker",
         n_retail: Any = "200",
         seed: Any = "42",
-        scenario: str = SCENARIO,
+        base_scenario: str | None = None,
         **_: Any,
     ):
+        # ``**_`` takes what SolaraViz adds on reset (e.g. Mesa's own ``scenario`` object)
+        scenario = base_scenario or SCENARIO
         updates = {
             "retail_long_share": retail_long_share,
             "margin_rate": margin_rate,
@@ -85,17 +87,19 @@ class DashboardModel(MarketModel):
             updates["n_retail"] = _int(n_retail, "retail.n_traders", 0, 100_000)
             updates["seed"] = _int(seed, "seed", 0, 2**63 - 1)
             cfg = load(scenario, updates)
-        except ConfigError as err:
+        except (ConfigError, ValueError) as err:
             error = str(err)
             cfg = load(scenario, DashboardModel.last_valid)
         else:
             DashboardModel.last_valid = updates
-        super().__init__(cfg)
         self.config_error = error
+        super().__init__(cfg)
         if error:
             self.running = False  # nothing to play until the controls are valid
 
     def step(self) -> None:
+        if self.config_error:
+            return  # an invalid configuration is shown, not run
         if self.step_index < self.n_steps:
             super().step()
         else:

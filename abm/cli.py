@@ -332,6 +332,31 @@ def figures(
         typer.echo(f"{spec.name:<28} {files[0]}  {files[1].name}")
 
 
+@app.command(name="app")
+def dashboard(
+    host: Annotated[str, typer.Option(help="Interface to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8765,
+    scenario: Annotated[str, typer.Option(help="Base scenario of the dashboard.")] = "small",
+) -> None:
+    """Launch the browser dashboard (Mesa SolaraViz) and print its address."""
+    import os
+    import subprocess
+
+    from abm.config import resolve_scenario
+
+    try:
+        resolve_scenario(scenario)
+    except ConfigError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    app_file = Path(__file__).resolve().parent / "app.py"
+    solara = Path(sys.executable).parent / "solara"
+    typer.echo(f"dashboard: http://{host}:{port}/  (scenario {scenario}; Ctrl-C to stop)")
+    env = {**os.environ, "ABM_APP_SCENARIO": scenario}
+    cmd = [str(solara), "run", str(app_file), "--host", host, "--port", str(port), "--no-open"]
+    raise typer.Exit(subprocess.call(cmd, env=env))
+
+
 def main() -> None:  # pragma: no cover
     app()
 
