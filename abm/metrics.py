@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from abm import theory
 from abm.exchange.clearing import CHANNELS
@@ -258,6 +257,8 @@ def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
     ``prices`` are per-step futures prices (> 0); returns are log differences of steps with a
     new price, so stale steps do not pile zeros into the distribution.
     """
+    from scipy import stats  # imported here: it costs half a second, and runs rarely need it
+
     p = np.asarray(prices, float)
     p = p[np.isfinite(p) & (p > 0)]
     r = np.diff(np.log(p))

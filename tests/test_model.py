@@ -51,6 +51,7 @@ def test_invariants_hold_every_step_under_every_loss_regime(regime):
             "retail.capital_median": 8000.0,
             "retail.leverage_min": 6.0,
             "retail.leverage_max": 9.5,
+            "retail.lots_max": 100,
             "retail.top_up_probability": 0.2,
             "spot.volatility": 0.04,
             "contract.price_limit": 0.06,

@@ -25,7 +25,6 @@ class DeliveryArbitrageur(TraderAgent):
         cfg = self.model.cfg.arbitrageurs
         ex = self.exchange
         acc = self.account
-        self.cancel_quotes()
         if self.capacity <= 0:
             return
         dc = ex.contract.delivery_cost if cfg.delivery_cost is None else cfg.delivery_cost
@@ -38,7 +37,9 @@ class DeliveryArbitrageur(TraderAgent):
         room_long = self.capacity - acc.net
         room_short = self.capacity + acc.net
         size = cfg.order_size or self.capacity * 2
+        wanted = []
         if room_long > 0 and (lo is None or bid >= lo) and (hi is None or bid <= hi):
-            ex.submit(acc, BUY, min(size, room_long), bid, "limit", check_margin=False)
+            wanted.append((BUY, bid, min(size, room_long)))
         if room_short > 0 and (lo is None or ask >= lo) and (hi is None or ask <= hi):
-            ex.submit(acc, SELL, min(size, room_short), ask, "limit", check_margin=False)
+            wanted.append((SELL, ask, min(size, room_short)))
+        self.maintain_quotes(wanted, check_margin=False)

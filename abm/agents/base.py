@@ -43,3 +43,54 @@ class TraderAgent(mesa.Agent):
 
     def cancel_quotes(self) -> None:
         self.exchange.cancel_all(self.account)
+        self._quotes = {}
+
+    def best_other(self, side: int, levels: int = 50) -> int | None:
+        """Best price on ``side`` among other accounts' orders (tick), or None."""
+        book = self.exchange.book
+        mine: dict[int, int] = {}
+        for (s, price), ids in getattr(self, "_quotes", {}).items():
+            if s == side:
+                mine[price] = mine.get(price, 0) + sum(
+                    book.order(i).qty for i in ids if book.order(i) is not None)
+        for price, lots in book.depth(side, levels):
+            if lots > mine.get(price, 0):
+                return price
+        return None
+
+    def maintain_quotes(self, wanted: list[tuple[int, int, int]], effect: str = "auto",
+                        check_margin: bool = True) -> None:
+        """Make the account's resting quotes equal ``wanted`` — (side, tick, lots) — touching
+        only what changed: an unchanged quote keeps its place in the queue, a partly filled
+        one is topped up, the rest are cancelled or placed. Requoting everything every step
+        would cost a cancel and a submit per level per step and throw away time priority."""
+        ex = self.exchange
+        book = ex.book
+        quotes: dict[tuple[int, int], list[int]] = getattr(self, "_quotes", {})
+        want: dict[tuple[int, int], int] = {}
+        for side, price, lots in wanted:
+            if lots > 0:
+                want[(side, price)] = want.get((side, price), 0) + lots
+        kept: dict[tuple[int, int], list[int]] = {}
+        for key, ids in quotes.items():
+            live = [i for i in ids if book.order(i) is not None]
+            if key in want:
+                kept[key] = live
+            else:
+                for i in live:
+                    ex.cancel(i)
+        for key, lots in want.items():
+            # an earlier placement may have crossed (self-trade prevention) one of these
+            ids = [i for i in kept.get(key, []) if book.order(i) is not None]
+            have = sum(book.order(i).qty for i in ids)
+            if have > lots:  # shrink: start the level afresh
+                for i in ids:
+                    ex.cancel(i)
+                ids, have = [], 0
+            if have < lots:
+                r = ex.submit(self.account, key[0], lots - have, key[1], "limit", effect,
+                              check_margin=check_margin)
+                if r.status in ("rested", "partial"):
+                    ids = [*ids, r.order_id]
+            kept[key] = ids
+        self._quotes = kept

@@ -50,7 +50,6 @@ class DominantHedger(TraderAgent):
         ex = self.exchange
         tick = ex.contract.tick_size
         fair = self.model.fair
-        self.cancel_quotes()
         centre = round(fair / tick)
         bid0, ask0 = centre - cfg.quote_half_spread_ticks, centre + cfg.quote_half_spread_ticks
         bids = [(bid0 - k, cfg.quote_size) for k in range(cfg.quote_levels)]
@@ -63,13 +62,15 @@ class DominantHedger(TraderAgent):
             elif ndnp < 0:
                 asks = [(self._harvest_tick(fair, SELL), max(cfg.quote_size, -ndnp))]
         lo, hi = ex.book.band
+        wanted = []
         for side, quotes in ((BUY, bids), (SELL, asks)):
             for price, size in quotes:
                 if lo is not None and price < lo:
                     price = lo  # a harvest beyond the band waits at limit-down (limit-up)
                 if hi is not None and price > hi:
                     price = hi
-                ex.submit(self.account, side, size, price, "limit", "open", check_margin=False)
+                wanted.append((side, price, size))
+        self.maintain_quotes(wanted, effect="open", check_margin=False)
 
     def _harvest_tick(self, fair: float, side: int) -> int:
         """The harvest quote: fair ∓ spread, or just behind the best competitor."""
@@ -79,13 +80,13 @@ class DominantHedger(TraderAgent):
         if side == BUY:
             worst = math.floor((fair - cfg.harvest_spread) / tick + 1e-9)
             if cfg.spread_policy == "competitive":
-                other = ex.book.best_bid
+                other = self.best_other(BUY)
                 if other is not None:
                     return max(worst, other - 1)
             return worst
         worst = math.ceil((fair + cfg.harvest_spread) / tick - 1e-9)
         if cfg.spread_policy == "competitive":
-            other = ex.book.best_ask
+            other = self.best_other(SELL)
             if other is not None:
                 return min(worst, other + 1)
         return worst

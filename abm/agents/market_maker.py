@@ -25,28 +25,30 @@ class MarketMaker(TraderAgent):
         cfg = self.model.cfg.market_maker
         ex = self.exchange
         acc = self.account
-        self.cancel_quotes()
         if ex.after_deadline() and not acc.deliverable:
+            self.cancel_quotes()
             return  # the broker handles whatever is left
-        bid, ask = ex.book.best_bid, ex.book.best_ask
+        inv = acc.net
+        to_deadline = ex.calendar.deadline_step - ex.step
+        flatten = not acc.deliverable and to_deadline <= cfg.flatten_lead_steps
+        bid, ask = self.best_other(BUY, 10), self.best_other(SELL, 10)
         if bid is None or ask is None:
             mid = ex.contract.to_tick(self.model.fair)
         else:
             mid = (bid + ask) / 2
-        inv = acc.net
-        to_deadline = ex.calendar.deadline_step - ex.step
-        flatten = not acc.deliverable and to_deadline <= cfg.flatten_lead_steps
         if flatten:
             if inv == 0:
+                self.cancel_quotes()
                 return
             side = SELL if inv > 0 else BUY
             if to_deadline <= max(1, cfg.flatten_lead_steps // 10):
+                self.cancel_quotes()
                 ex.submit(acc, side, abs(inv), None, "market", "close")
             else:
                 touch = bid if side == SELL else ask
                 if touch is None:
                     touch = round(mid)
-                ex.submit(acc, side, abs(inv), touch, "limit", "close")
+                self.maintain_quotes([(side, touch, abs(inv))], effect="close")
             return
         r = mid - cfg.skew_ticks_per_lot * inv
         if cfg.informed:
@@ -57,7 +59,9 @@ class MarketMaker(TraderAgent):
         if a <= b:
             a = b + 1
         lo, hi = ex.book.band
+        wanted = []
         if inv < cfg.inventory_limit and (lo is None or b >= lo) and (hi is None or b <= hi):
-            ex.submit(acc, BUY, min(cfg.quote_size, cfg.inventory_limit - inv), b, "limit")
+            wanted.append((BUY, b, min(cfg.quote_size, cfg.inventory_limit - inv)))
         if inv > -cfg.inventory_limit and (lo is None or a >= lo) and (hi is None or a <= hi):
-            ex.submit(acc, SELL, min(cfg.quote_size, cfg.inventory_limit + inv), a, "limit")
+            wanted.append((SELL, a, min(cfg.quote_size, cfg.inventory_limit + inv)))
+        self.maintain_quotes(wanted)

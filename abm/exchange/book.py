@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import Literal, NamedTuple
 
 BUY, SELL = 1, -1
 
@@ -39,8 +39,9 @@ class Order:
     alive: bool = True
 
 
-@dataclass(slots=True, frozen=True)
-class Trade:
+class Trade(NamedTuple):
+    """One fill. A named tuple: cheap to create, immutable, unpacks like a record."""
+
     step: int
     price: int  # tick
     qty: int
@@ -53,20 +54,32 @@ class Trade:
     sell_tag: str
 
 
-@dataclass(slots=True)
 class OrderResult:
-    order_id: int
-    status: Literal["rested", "filled", "partial", "cancelled", "rejected"]
-    filled: int = 0
-    remaining: int = 0
-    trades: list[Trade] = field(default_factory=list)
-    reason: str = ""
-    #: Own resting orders cancelled by self-trade prevention (order objects, qty at cancel).
-    stp_cancelled: list[Order] = field(default_factory=list)
+    """What became of an order: status, lots filled and remaining, its trades, and why it was
+    rejected (``reason``) or which own resting orders self-trade prevention cancelled."""
+
+    __slots__ = ("order_id", "status", "filled", "remaining", "trades", "reason",
+                 "stp_cancelled")
+
+    def __init__(self, order_id: int,
+                 status: Literal["rested", "filled", "partial", "cancelled", "rejected"],
+                 filled: int = 0, remaining: int = 0, trades: list[Trade] | None = None,
+                 reason: str = "", stp_cancelled: list[Order] | None = None):
+        self.order_id = order_id
+        self.status = status
+        self.filled = filled
+        self.remaining = remaining
+        self.trades = [] if trades is None else trades
+        self.reason = reason
+        self.stp_cancelled = [] if stp_cancelled is None else stp_cancelled
 
     @property
     def ok(self) -> bool:
         return self.status != "rejected"
+
+    def __repr__(self) -> str:
+        return (f"OrderResult({self.order_id}, {self.status!r}, filled={self.filled}, "
+                f"remaining={self.remaining}, reason={self.reason!r})")
 
 
 class OrderBook:
@@ -175,32 +188,42 @@ class OrderBook:
         """Enter an order. Market orders sweep the book at the counterparty's prices within the
         band; IOC orders match up to their limit; both cancel what is left. Limit orders rest."""
         oid = self._next_id
-        self._next_id += 1
-        reason = ""
-        if side not in (BUY, SELL):
-            reason = f"side {side!r}: allowed +1 (buy) or -1 (sell)"
-        elif not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
-            reason = f"qty {qty!r}: must be a positive whole number of lots"
-        elif kind not in ("limit", "market", "ioc"):
-            reason = f"kind {kind!r}: allowed 'limit', 'market', 'ioc'"
-        elif kind == "market":
-            if price is not None:
-                reason = "a market order takes no price"
-        elif price is None or not isinstance(price, int) or isinstance(price, bool):
-            reason = f"price {price!r}: a {kind} order needs an integer tick"
-        else:
-            reason = self._check_price(price)
-        if reason:
-            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, [], reason)
-
+        self._next_id = oid + 1
+        lo, hi = self.band
+        # fast path for well-formed orders; anything else gets a reason from _reason()
+        if (
+            type(qty) is not int
+            or qty <= 0
+            or (side != 1 and side != -1)
+            or (
+                (price is not None or kind != "market")
+                and (
+                    type(price) is not int
+                    or (kind != "limit" and kind != "ioc")
+                    or (lo is not None and price < lo)
+                    or (hi is not None and price > hi)
+                )
+            )
+        ):
+            reason = self._reason(side, qty, price, kind)
+            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, None,
+                               reason)
         order = Order(oid, account, side, price, qty, kind, tag, self.step)
         result = OrderResult(oid, "filled")
         if kind == "market":
-            lo, hi = self.band
             limit = hi if side == BUY else lo
         else:
             limit = price
-        self._match(order, limit, result)
+        # is there anything to match? (the heap top is usually live: skip _best's loop)
+        heap = self._heap[-side]
+        if heap:
+            top = heap[0]
+            best = -top if side == SELL else top
+            if best not in self._levels[-side]:
+                best = self._best(-side)
+            if best is not None and (limit is None or (best <= limit if side == BUY
+                                                         else best >= limit)):
+                self._match(order, limit, result)
         if order.qty > 0:
             if kind == "limit" and order.alive:
                 self._rest(order)
@@ -211,14 +234,35 @@ class OrderBook:
         result.remaining = order.qty
         return result
 
+    def _reason(self, side, qty, price, kind) -> str:
+        if side not in (BUY, SELL):
+            return f"side {side!r}: allowed +1 (buy) or -1 (sell)"
+        if not isinstance(qty, int) or isinstance(qty, bool) or qty <= 0:
+            return f"qty {qty!r}: must be a positive whole number of lots"
+        if kind not in ("limit", "market", "ioc"):
+            return f"kind {kind!r}: allowed 'limit', 'market', 'ioc'"
+        if kind == "market":
+            return "a market order takes no price"
+        if price is None or not isinstance(price, int) or isinstance(price, bool):
+            return f"price {price!r}: a {kind} order needs an integer tick"
+        return self._check_price(price)
+
     def _match(self, order: Order, limit: int | None, result: OrderResult) -> None:
-        opp = -order.side
-        levels, volume, heap = self._levels[opp], self._volume[opp], self._heap[opp]
+        side = order.side
+        opp = -side
+        levels, volume = self._levels[opp], self._volume[opp]
+        orders = self._orders
+        trades = result.trades
+        step = self.step
+        account = order.account
+        filled = 0
+        pq = 0
+        last = None
         while order.qty > 0:
             best = self._best(opp)
             if best is None:
                 break
-            if limit is not None and (best > limit if order.side == BUY else best < limit):
+            if limit is not None and (best > limit if side == BUY else best < limit):
                 break
             queue = levels[best]
             while queue and order.qty > 0:
@@ -226,83 +270,57 @@ class OrderBook:
                 if not resting.alive:
                     queue.popleft()
                     continue
-                if resting.account == order.account:
+                if resting.account == account:
                     if self.stp == "cancel_incoming":
                         order.alive = False
-                        return
+                        break
                     result.stp_cancelled.append(
-                        Order(
-                            resting.id,
-                            resting.account,
-                            resting.side,
-                            resting.price,
-                            resting.qty,
-                            resting.kind,
-                            resting.tag,
-                            resting.step,
-                            False,
-                        )
+                        Order(resting.id, resting.account, resting.side, resting.price,
+                              resting.qty, resting.kind, resting.tag, resting.step, False)
                     )
                     self._kill(resting)
                     queue.popleft()
                     continue
-                q = min(order.qty, resting.qty)
+                q = order.qty if order.qty < resting.qty else resting.qty
                 order.qty -= q
                 resting.qty -= q
                 volume[best] -= q
-                if order.side == BUY:
-                    t = Trade(
-                        self.step,
-                        best,
-                        q,
-                        BUY,
-                        order.account,
-                        resting.account,
-                        order.id,
-                        resting.id,
-                        order.tag,
-                        resting.tag,
-                    )
+                if side == BUY:
+                    trades.append(Trade(step, best, q, BUY, account, resting.account, order.id,
+                                        resting.id, order.tag, resting.tag))
                 else:
-                    t = Trade(
-                        self.step,
-                        best,
-                        q,
-                        SELL,
-                        resting.account,
-                        order.account,
-                        resting.id,
-                        order.id,
-                        resting.tag,
-                        order.tag,
-                    )
-                result.trades.append(t)
-                result.filled += q
-                self.last_price = best
-                self._vwap_pq += best * q
-                self._vwap_q += q
-                self.volume_total += q
+                    trades.append(Trade(step, best, q, SELL, resting.account, account,
+                                        resting.id, order.id, resting.tag, order.tag))
+                filled += q
+                pq += best * q
+                last = best
                 if resting.qty == 0:
                     resting.alive = False
-                    del self._orders[resting.id]
+                    del orders[resting.id]
                     queue.popleft()
             if volume.get(best, 0) <= 0:
                 levels.pop(best, None)
                 volume.pop(best, None)
-                if heap and (heap[0] == (-best if opp == BUY else best)):
-                    heapq.heappop(heap)
+            if not order.alive:
+                break
+        if filled:
+            result.filled += filled
+            self.last_price = last
+            self._vwap_pq += pq
+            self._vwap_q += filled
+            self.volume_total += filled
 
     def _rest(self, order: Order) -> None:
         side, price = order.side, order.price
-        assert price is not None
         levels = self._levels[side]
         queue = levels.get(price)
         if queue is None:
-            queue = levels[price] = deque()
-            self._volume[side][price] = 0
+            levels[price] = deque((order,))
+            self._volume[side][price] = order.qty
             heapq.heappush(self._heap[side], -price if side == BUY else price)
-        queue.append(order)
-        self._volume[side][price] += order.qty
+        else:
+            queue.append(order)
+            self._volume[side][price] += order.qty
         self._orders[order.id] = order
 
     def _kill(self, order: Order) -> None:

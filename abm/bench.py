@@ -1,0 +1,183 @@
+"""Benchmarks (``abm bench``): the order book alone, the default scenario, scaling, sweeps.
+
+Kept out of the test suite: speed is measured here and recorded in BENCHMARKS.md, never
+asserted in a timed test. Each figure is the median of ``repeat`` runs on a fixed seed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def book_stream(n: int, seed: int = 0) -> list[tuple]:
+    """A fixed synthetic stream: 60 % limit orders around a drifting mid, 25 % cancels of
+    live orders, 15 % market orders; 50 accounts."""
+    rng = np.random.default_rng(seed)
+    kinds = rng.choice(3, size=n, p=[0.60, 0.25, 0.15])
+    sides = rng.choice([1, -1], size=n)
+    qty = rng.integers(1, 10, size=n)
+    offs = rng.integers(1, 20, size=n)
+    accts = rng.integers(0, 50, size=n)
+    pick = rng.random(n)
+    drift = np.cumsum(rng.choice([-1, 0, 1], size=n, p=[0.05, 0.9, 0.05]))
+    return [(int(k), int(s), int(q), int(o), int(a), float(u), int(d)) for k, s, q, o, a, u, d in
+            zip(kinds, sides, qty, offs, accts, pick, drift, strict=True)]
+
+
+def bench_book(n: int = 200_000, repeat: int = 5) -> dict[str, Any]:
+    """Order-book events per second (limit, cancel and market orders) on :func:`book_stream`."""
+    from abm.exchange.book import OrderBook
+
+    stream = book_stream(n)
+    times = []
+    for _ in range(repeat):
+        book = OrderBook()
+        live: list[int] = []
+        t0 = time.perf_counter()
+        for kind, side, q, off, acct, u, drift in stream:
+            if kind == 0:
+                price = 10_000 + drift - side * off
+                r = book.submit(acct, side, q, price, "limit")
+                if r.status in ("rested", "partial"):
+                    live.append(r.order_id)
+            elif kind == 1:
+                if live:
+                    i = int(u * len(live))
+                    live[i], live[-1] = live[-1], live[i]
+                    book.cancel(live.pop())
+            else:
+                book.submit(acct, side, q, None, "market")
+        times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    return {"events": n, "seconds_median": med, "events_per_second": n / med,
+            "repeat": repeat}
+
+
+def _peak_rss_mb_of(code: str) -> tuple[float, dict[str, Any]]:
+    """Run ``code`` in a fresh interpreter; its peak resident memory (MB) and JSON output."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    data = json.loads(out.stdout.strip().splitlines()[-1])
+    return data.pop("peak_rss_mb"), data
+
+
+_RUN = """
+import json, resource, time
+from abm.config import load
+from abm.model import MarketModel
+cfg = load({scenario!r}, {updates!r})
+t0 = time.perf_counter()
+m = MarketModel(cfg)
+r = m.run()
+wall = time.perf_counter() - t0
+s = r.summary
+print(json.dumps({{"wall_seconds": wall, "run_seconds": s["wall_seconds"],
+                  "ledger_residual": s["ledger_residual"], "volume": s["volume_total"],
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+"""
+
+_BASELINE = """
+import json, resource
+import abm.model, abm.metrics, abm.config
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def bench_scenario(scenario: str = "default", updates: dict | None = None,
+                   repeat: int = 3) -> dict[str, Any]:
+    """Wall seconds (construction + run + summary) and peak memory of one scenario, each run
+    in a fresh process; memory also net of the interpreter and imports."""
+    runs = []
+    for _ in range(repeat):
+        rss, data = _peak_rss_mb_of(_RUN.format(scenario=scenario, updates=updates or {}))
+        data["peak_rss_mb"] = rss
+        runs.append(data)
+    base, _ = _peak_rss_mb_of(_BASELINE)
+    med = statistics.median(r["wall_seconds"] for r in runs)
+    peak = statistics.median(r["peak_rss_mb"] for r in runs)
+    return {"scenario": scenario, "updates": updates or {}, "wall_seconds_median": med,
+            "run_seconds_median": statistics.median(r["run_seconds"] for r in runs),
+            "peak_rss_mb": peak, "imports_rss_mb": base, "model_rss_mb": peak - base,
+            "ledger_residual": runs[0]["ledger_residual"], "repeat": repeat}
+
+
+def bench_scaling(sizes=(1_000, 10_000, 100_000), steps=(25, 50, 100, 200),
+                  repeat: int = 1) -> dict[str, Any]:
+    """Wall seconds against the number of retail traders and against steps per day, with the
+    slope of each on a log–log plot (1 = linear)."""
+    by_n = [bench_scenario("default", {"retail.n_traders": n}, repeat) for n in sizes]
+    by_steps = [bench_scenario("default", {"calendar.steps_per_day": s,
+                                           "hedger.harvest_window_steps": s // 2,
+                                           "market_maker.flatten_lead_steps": s // 2}, repeat)
+                for s in steps]
+
+    def slope(xs, ys):
+        return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+    return {
+        "retail_traders": [{"n": n, "wall_seconds": r["wall_seconds_median"],
+                            "peak_rss_mb": r["peak_rss_mb"]} for n, r in zip(sizes, by_n,
+                                                                             strict=True)],
+        "slope_traders": slope(sizes, [r["wall_seconds_median"] for r in by_n]),
+        "steps_per_day": [{"steps": s, "wall_seconds": r["wall_seconds_median"]}
+                          for s, r in zip(steps, by_steps, strict=True)],
+        "slope_steps": slope(steps, [r["wall_seconds_median"] for r in by_steps]),
+    }
+
+
+def bench_sweep(workers: int = 2, runs: int = 16) -> dict[str, Any]:
+    """Runs per minute of default-scenario runs on a LocalCluster of ``workers``."""
+    from experiments.runner import run_sweep
+    from experiments.spec import SweepSpec
+
+    spec = SweepSpec.model_validate({
+        "name": "bench", "base": "default", "design": "list", "replicates": runs,
+        "master_seed": 1, "points": [{"retail_long_share": 0.5}]})
+    with tempfile.TemporaryDirectory() as tmp:
+        rep = run_sweep(spec, tmp, workers=workers, progress=False)
+    return {"workers": workers, "runs": runs, "seconds": rep.seconds,
+            "runs_per_minute": rep.runs_per_minute, "failed": len(rep.failed)}
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "max_rss_unit": "KiB" if resource.getrusage(resource.RUSAGE_SELF) else ""}
+
+
+def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+    results: dict[str, Any] = {"machine": machine(),
+                               "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    want = set(only or ["book", "default", "scaling", "sweep"])
+    if "book" in want:
+        results["book"] = bench_book(50_000 if quick else 200_000, 3 if quick else 5)
+    if "default" in want:
+        results["default"] = bench_scenario("default", repeat=1 if quick else 3)
+    if "scaling" in want:
+        results["scaling"] = bench_scaling((1_000, 3_000) if quick else (1_000, 10_000,
+                                                                         100_000),
+                                           (50, 100) if quick else (25, 50, 100, 200))
+    if "sweep" in want:
+        results["sweep"] = bench_sweep(2, 4 if quick else 16)
+    return results
