@@ -32,8 +32,10 @@ def book_stream(n: int, seed: int = 0) -> list[tuple]:
     accts = rng.integers(0, 50, size=n)
     pick = rng.random(n)
     drift = np.cumsum(rng.choice([-1, 0, 1], size=n, p=[0.05, 0.9, 0.05]))
-    return [(int(k), int(s), int(q), int(o), int(a), float(u), int(d)) for k, s, q, o, a, u, d in
-            zip(kinds, sides, qty, offs, accts, pick, drift, strict=True)]
+    return [
+        (int(k), int(s), int(q), int(o), int(a), float(u), int(d))
+        for k, s, q, o, a, u, d in zip(kinds, sides, qty, offs, accts, pick, drift, strict=True)
+    ]
 
 
 def bench_book(n: int = 200_000, repeat: int = 5) -> dict[str, Any]:
@@ -61,14 +63,12 @@ def bench_book(n: int = 200_000, repeat: int = 5) -> dict[str, Any]:
                 book.submit(acct, side, q, None, "market")
         times.append(time.perf_counter() - t0)
     med = statistics.median(times)
-    return {"events": n, "seconds_median": med, "events_per_second": n / med,
-            "repeat": repeat}
+    return {"events": n, "seconds_median": med, "events_per_second": n / med, "repeat": repeat}
 
 
 def _peak_rss_mb_of(code: str) -> tuple[float, dict[str, Any]]:
     """Run ``code`` in a fresh interpreter; its peak resident memory (MB) and JSON output."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     data = json.loads(out.stdout.strip().splitlines()[-1])
     return data.pop("peak_rss_mb"), data
 
@@ -95,8 +95,9 @@ print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_max
 """
 
 
-def bench_scenario(scenario: str = "default", updates: dict | None = None,
-                   repeat: int = 3) -> dict[str, Any]:
+def bench_scenario(
+    scenario: str = "default", updates: dict | None = None, repeat: int = 3
+) -> dict[str, Any]:
     """Wall seconds (construction + run + summary) and peak memory of one scenario, each run
     in a fresh process; memory also net of the interpreter and imports."""
     runs = []
@@ -107,32 +108,51 @@ def bench_scenario(scenario: str = "default", updates: dict | None = None,
     base, _ = _peak_rss_mb_of(_BASELINE)
     med = statistics.median(r["wall_seconds"] for r in runs)
     peak = statistics.median(r["peak_rss_mb"] for r in runs)
-    return {"scenario": scenario, "updates": updates or {}, "wall_seconds_median": med,
-            "run_seconds_median": statistics.median(r["run_seconds"] for r in runs),
-            "peak_rss_mb": peak, "imports_rss_mb": base, "model_rss_mb": peak - base,
-            "ledger_residual": runs[0]["ledger_residual"], "repeat": repeat}
+    return {
+        "scenario": scenario,
+        "updates": updates or {},
+        "wall_seconds_median": med,
+        "run_seconds_median": statistics.median(r["run_seconds"] for r in runs),
+        "peak_rss_mb": peak,
+        "imports_rss_mb": base,
+        "model_rss_mb": peak - base,
+        "ledger_residual": runs[0]["ledger_residual"],
+        "repeat": repeat,
+    }
 
 
-def bench_scaling(sizes=(1_000, 10_000, 100_000), steps=(25, 50, 100, 200),
-                  repeat: int = 1) -> dict[str, Any]:
+def bench_scaling(
+    sizes=(1_000, 10_000, 100_000), steps=(25, 50, 100, 200), repeat: int = 1
+) -> dict[str, Any]:
     """Wall seconds against the number of retail traders and against steps per day, with the
     slope of each on a log–log plot (1 = linear)."""
     by_n = [bench_scenario("default", {"retail.n_traders": n}, repeat) for n in sizes]
-    by_steps = [bench_scenario("default", {"calendar.steps_per_day": s,
-                                           "hedger.harvest_window_steps": s // 2,
-                                           "market_maker.flatten_lead_steps": s // 2}, repeat)
-                for s in steps]
+    by_steps = [
+        bench_scenario(
+            "default",
+            {
+                "calendar.steps_per_day": s,
+                "hedger.harvest_window_steps": s // 2,
+                "market_maker.flatten_lead_steps": s // 2,
+            },
+            repeat,
+        )
+        for s in steps
+    ]
 
     def slope(xs, ys):
         return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
     return {
-        "retail_traders": [{"n": n, "wall_seconds": r["wall_seconds_median"],
-                            "peak_rss_mb": r["peak_rss_mb"]} for n, r in zip(sizes, by_n,
-                                                                             strict=True)],
+        "retail_traders": [
+            {"n": n, "wall_seconds": r["wall_seconds_median"], "peak_rss_mb": r["peak_rss_mb"]}
+            for n, r in zip(sizes, by_n, strict=True)
+        ],
         "slope_traders": slope(sizes, [r["wall_seconds_median"] for r in by_n]),
-        "steps_per_day": [{"steps": s, "wall_seconds": r["wall_seconds_median"]}
-                          for s, r in zip(steps, by_steps, strict=True)],
+        "steps_per_day": [
+            {"steps": s, "wall_seconds": r["wall_seconds_median"]}
+            for s, r in zip(steps, by_steps, strict=True)
+        ],
         "slope_steps": slope(steps, [r["wall_seconds_median"] for r in by_steps]),
     }
 
@@ -142,13 +162,25 @@ def bench_sweep(workers: int = 2, runs: int = 16) -> dict[str, Any]:
     from experiments.runner import run_sweep
     from experiments.spec import SweepSpec
 
-    spec = SweepSpec.model_validate({
-        "name": "bench", "base": "default", "design": "list", "replicates": runs,
-        "master_seed": 1, "points": [{"retail_long_share": 0.5}]})
+    spec = SweepSpec.model_validate(
+        {
+            "name": "bench",
+            "base": "default",
+            "design": "list",
+            "replicates": runs,
+            "master_seed": 1,
+            "points": [{"retail_long_share": 0.5}],
+        }
+    )
     with tempfile.TemporaryDirectory() as tmp:
         rep = run_sweep(spec, tmp, workers=workers, progress=False)
-    return {"workers": workers, "runs": runs, "seconds": rep.seconds,
-            "runs_per_minute": rep.runs_per_minute, "failed": len(rep.failed)}
+    return {
+        "workers": workers,
+        "runs": runs,
+        "seconds": rep.seconds,
+        "runs_per_minute": rep.runs_per_minute,
+        "failed": len(rep.failed),
+    }
 
 
 def machine() -> dict[str, Any]:
@@ -161,23 +193,54 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "max_rss_unit": "KiB" if resource.getrusage(resource.RUSAGE_SELF) else ""}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "max_rss_unit": "KiB" if resource.getrusage(resource.RUSAGE_SELF) else "",
+    }
 
 
 def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
-    results: dict[str, Any] = {"machine": machine(),
-                               "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    results: dict[str, Any] = {"machine": machine(), "when": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     want = set(only or ["book", "default", "scaling", "sweep"])
     if "book" in want:
         results["book"] = bench_book(50_000 if quick else 200_000, 3 if quick else 5)
     if "default" in want:
         results["default"] = bench_scenario("default", repeat=1 if quick else 3)
     if "scaling" in want:
-        results["scaling"] = bench_scaling((1_000, 3_000) if quick else (1_000, 10_000,
-                                                                         100_000),
-                                           (50, 100) if quick else (25, 50, 100, 200))
+        results["scaling"] = bench_scaling(
+            (1_000, 3_000) if quick else (1_000, 10_000, 100_000),
+            (50, 100) if quick else (25, 50, 100, 200),
+        )
     if "sweep" in want:
         results["sweep"] = bench_sweep(2, 4 if quick else 16)
     return results
+
+
+def plot_scaling(scaling: dict[str, Any], path: Path) -> Path:
+    """Log–log plot of wall time against retail traders and against steps per day."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.8))
+    for ax, key, x, label, slope in (
+        (axes[0], "retail_traders", "n", "retail traders", scaling["slope_traders"]),
+        (axes[1], "steps_per_day", "steps", "steps per day", scaling["slope_steps"]),
+    ):
+        xs = np.array([r[x] for r in scaling[key]], float)
+        ys = np.array([r["wall_seconds"] for r in scaling[key]], float)
+        ax.loglog(xs, ys, "o-", label=f"measured (slope {slope:.2f})")
+        ax.loglog(xs, ys[0] * xs / xs[0], "--", color="0.5", label="linear")
+        ax.set_xlabel(label)
+        ax.set_ylabel("wall seconds")
+        ax.legend(fontsize=7)
+    axes[0].axhline(60, color="C3", lw=0.8, ls=":")
+    fig.tight_layout()
+    fig.savefig(path, dpi=150, metadata={"Software": None})
+    plt.close(fig)
+    return path

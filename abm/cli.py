@@ -357,6 +357,51 @@ def dashboard(
     raise typer.Exit(subprocess.call(cmd, env=env))
 
 
+@app.command()
+def bench(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
+    quick: Annotated[bool, typer.Option(help="Small sizes (a minute).")] = False,
+    only: Annotated[list[str] | None, typer.Option(help="book, default, scaling, sweep.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the JSON and the scaling plot here.")
+    ] = None,
+) -> None:
+    """Benchmarks: order book events/s, the default scenario's time and memory, scaling with
+    traders and steps, sweep runs per minute. Not part of the test suite."""
+    from abm.bench import plot_scaling, run_all
+
+    res = run_all(only=only, quick=quick)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bench.json").write_text(json.dumps(res, indent=2))
+        if "scaling" in res:
+            plot_scaling(res["scaling"], out / "scaling.png")
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    if "book" in res:
+        typer.echo(f"order book: {res['book']['events_per_second']:,.0f} events/s")
+    if "default" in res:
+        d = res["default"]
+        typer.echo(
+            f"default scenario: {d['wall_seconds_median']:.2f} s, peak "
+            f"{d['peak_rss_mb']:.0f} MB ({d['model_rss_mb']:.0f} MB beyond imports)"
+        )
+    if "scaling" in res:
+        sc = res["scaling"]
+        for r in sc["retail_traders"]:
+            typer.echo(f"  {r['n']:>7,d} retail traders: {r['wall_seconds']:.1f} s")
+        typer.echo(
+            f"  log-log slope vs traders {sc['slope_traders']:.2f}, vs steps/day "
+            f"{sc['slope_steps']:.2f}"
+        )
+    if "sweep" in res:
+        typer.echo(
+            f"sweep: {res['sweep']['runs_per_minute']:.1f} runs/min on "
+            f"{res['sweep']['workers']} workers"
+        )
+
+
 def main() -> None:  # pragma: no cover
     app()
 

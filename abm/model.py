@@ -194,9 +194,15 @@ class MarketModel(mesa.Model):
         for action in self.agenda.pop(s, ()) if self.retail else ():
             action()
         if self.retail:
-            k = self.rng.binomial(len(self.retail), cfg.retail.activity)
-            for i in self.rng.integers(0, len(self.retail), k):
-                self.retail[i].step()
+            rng = self.rng
+            k = rng.binomial(len(self.retail), cfg.retail.activity)
+            if k:
+                # the active traders and their five uniforms each, drawn in bulk
+                who = rng.integers(0, len(self.retail), k).tolist()
+                draws = rng.random((k, 5)).tolist()
+                retail = self.retail
+                for i, u in zip(who, draws, strict=True):
+                    retail[i].step(u)
         record = ex.end_step()
         if record is not None:
             for acc in ex.called:

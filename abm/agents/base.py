@@ -52,14 +52,16 @@ class TraderAgent(mesa.Agent):
         for (s, price), ids in getattr(self, "_quotes", {}).items():
             if s == side:
                 mine[price] = mine.get(price, 0) + sum(
-                    book.order(i).qty for i in ids if book.order(i) is not None)
+                    book.order(i).qty for i in ids if book.order(i) is not None
+                )
         for price, lots in book.depth(side, levels):
             if lots > mine.get(price, 0):
                 return price
         return None
 
-    def maintain_quotes(self, wanted: list[tuple[int, int, int]], effect: str = "auto",
-                        check_margin: bool = True) -> None:
+    def maintain_quotes(
+        self, wanted: list[tuple[int, int, int]], effect: str = "auto", check_margin: bool = True
+    ) -> None:
         """Make the account's resting quotes equal ``wanted`` — (side, tick, lots) — touching
         only what changed: an unchanged quote keeps its place in the queue, a partly filled
         one is topped up, the rest are cancelled or placed. Requoting everything every step
@@ -88,8 +90,15 @@ class TraderAgent(mesa.Agent):
                     ex.cancel(i)
                 ids, have = [], 0
             if have < lots:
-                r = ex.submit(self.account, key[0], lots - have, key[1], "limit", effect,
-                              check_margin=check_margin)
+                r = ex.submit(
+                    self.account,
+                    key[0],
+                    lots - have,
+                    key[1],
+                    "limit",
+                    effect,
+                    check_margin=check_margin,
+                )
                 if r.status in ("rested", "partial"):
                     ids = [*ids, r.order_id]
             kept[key] = ids

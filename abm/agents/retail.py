@@ -31,6 +31,7 @@ class RetailTrader(TraderAgent):
         close_step: int | None,
     ):
         super().__init__(model, deposit, deliverable=False)
+        self.cfg = model.cfg.retail  # read on every activation: one attribute, not three
         self.direction = direction  # +1 long, −1 short
         self.leverage = leverage
         self.trend = trend
@@ -41,7 +42,7 @@ class RetailTrader(TraderAgent):
 
     # -- sizes ----------------------------------------------------------------------------------
     def _lots_for(self, notional_share: float = 1.0) -> int:
-        cfg = self.model.cfg.retail
+        cfg = self.cfg
         price = max(abs(self.exchange.mark), self.exchange.contract.tick_size)
         lots = math.floor(
             self.leverage
@@ -51,23 +52,34 @@ class RetailTrader(TraderAgent):
         )
         return max(cfg.lots_min, min(cfg.lots_max, lots))
 
-    def _order(self, side: int, qty: int, effect: str, patient: bool = False) -> None:
-        cfg = self.model.cfg.retail
+    def _order(
+        self,
+        side: int,
+        qty: int,
+        effect: str,
+        u_kind: float | None = None,
+        u_offset: float | None = None,
+    ) -> None:
+        """A market order, or (with probability ``limit_order_share``) a limit order up to
+        ``limit_offset_ticks`` on the passive side of the mid. ``u_*`` are uniforms the model
+        drew for this activation (drawn here when not given)."""
+        cfg = self.cfg
         ex = self.exchange
-        rng = self.model.rng
-        if patient or rng.random() < cfg.limit_order_share:
+        if u_kind is None:
+            u_kind, u_offset = self.model.rng.random(2).tolist()
+        if u_kind < cfg.limit_order_share:
             ref = ex.book.mid()
             ref_tick = ex.contract.to_tick(ex.settle_price) if ref is None else round(ref)
-            price = ref_tick - side * int(rng.integers(0, cfg.limit_offset_ticks + 1))
+            price = ref_tick - side * int(u_offset * (cfg.limit_offset_ticks + 1))
             lo, hi = ex.book.band
-            if lo is not None:
-                price = max(price, lo)
-            if hi is not None:
-                price = min(price, hi)
+            if lo is not None and price < lo:
+                price = lo
+            if hi is not None and price > hi:
+                price = hi
             r = ex.submit(self.account, side, qty, price, "limit", effect)
         else:
             r = ex.submit(self.account, side, qty, None, "market", effect)
-        if not r.ok:
+        if r.status == "rejected":
             self.n_rejected += 1
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -117,38 +129,45 @@ class RetailTrader(TraderAgent):
         else:
             self.state = "done"
 
-    def step(self) -> None:
-        """One activation of the trader's Poisson clock."""
-        if self.state != "holding" or self.exchange.after_deadline():
+    def step(self, u: list[float] | None = None) -> None:
+        """One activation of the trader's Poisson clock; ``u`` holds five uniforms the model
+        drew for it in bulk (hazard, add-or-reduce, size, order type, limit offset)."""
+        if self.state != "holding":
             return
-        cfg = self.model.cfg.retail
+        ex = self.exchange
+        if ex.step >= ex.deadline_step:
+            return
+        if u is None:
+            u = self.model.rng.random(5).tolist()
+        cfg = self.cfg
         acc = self.account
-        rng = self.model.rng
-        if acc.lots and self.pnl < -cfg.stop_loss * acc.deposits:
-            self.state = "stopped"
-            self.close_now()
-            return
-        if acc.lots and rng.random() < cfg.close_hazard_base:
-            self.start_closing()
-            return
+        if acc.long or acc.short:
+            m = ex.contract.multiplier
+            if acc.equity(ex.mark, m) - acc.deposits < -cfg.stop_loss * acc.deposits:
+                self.state = "stopped"
+                self.close_now()
+                return
+            if u[0] < cfg.close_hazard_base:
+                self.start_closing()
+                return
         if not cfg.noise_trading:
             return
         if self.trend:
             ret = self.model.recent_return(cfg.trend_lookback_steps)
-            add = (ret * self.direction > 0) if ret != 0 else rng.random() < 0.5
+            add = (ret * self.direction > 0) if ret != 0 else u[1] < 0.5
         else:
-            add = rng.random() < 0.5
+            add = u[1] < 0.5
         my_side = BUY if self.direction > 0 else SELL
-        qty = int(rng.integers(1, max(2, cfg.lots_max // 2 + 1)))
+        qty = 1 + int(u[2] * max(1, cfg.lots_max // 2))
         if add:
-            self._order(my_side, qty, "open")
+            self._order(my_side, qty, "open", u[3], u[4])
         else:
-            held = acc.long if self.direction > 0 else acc.short
-            free = held - (
-                acc.pending_close_long if self.direction > 0 else acc.pending_close_short
-            )
+            if self.direction > 0:
+                free = acc.long - acc.pending_close_long
+            else:
+                free = acc.short - acc.pending_close_short
             if free > 0:
-                self._order(-my_side, min(qty, free), "close")
+                self._order(-my_side, min(qty, free), "close", u[3], u[4])
 
     def on_margin_call(self, amount: float) -> None:
         if self.model.rng.random() < self.model.cfg.retail.top_up_probability:

@@ -58,13 +58,18 @@ class OrderResult:
     """What became of an order: status, lots filled and remaining, its trades, and why it was
     rejected (``reason``) or which own resting orders self-trade prevention cancelled."""
 
-    __slots__ = ("order_id", "status", "filled", "remaining", "trades", "reason",
-                 "stp_cancelled")
+    __slots__ = ("order_id", "status", "filled", "remaining", "trades", "reason", "stp_cancelled")
 
-    def __init__(self, order_id: int,
-                 status: Literal["rested", "filled", "partial", "cancelled", "rejected"],
-                 filled: int = 0, remaining: int = 0, trades: list[Trade] | None = None,
-                 reason: str = "", stp_cancelled: list[Order] | None = None):
+    def __init__(
+        self,
+        order_id: int,
+        status: Literal["rested", "filled", "partial", "cancelled", "rejected"],
+        filled: int = 0,
+        remaining: int = 0,
+        trades: list[Trade] | None = None,
+        reason: str = "",
+        stp_cancelled: list[Order] | None = None,
+    ):
         self.order_id = order_id
         self.status = status
         self.filled = filled
@@ -78,8 +83,10 @@ class OrderResult:
         return self.status != "rejected"
 
     def __repr__(self) -> str:
-        return (f"OrderResult({self.order_id}, {self.status!r}, filled={self.filled}, "
-                f"remaining={self.remaining}, reason={self.reason!r})")
+        return (
+            f"OrderResult({self.order_id}, {self.status!r}, filled={self.filled}, "
+            f"remaining={self.remaining}, reason={self.reason!r})"
+        )
 
 
 class OrderBook:
@@ -99,6 +106,7 @@ class OrderBook:
         # bids stored negated so both heaps are min-heaps of "better first"
         self._heap: dict[int, list[int]] = {BUY: [], SELL: []}
         self._orders: dict[int, Order] = {}
+        self._by_account: dict[int, set[int]] = {}  # live order ids by account
         self._next_id = 1
         self.band: tuple[int | None, int | None] = (None, None)
         self.last_price: int | None = None
@@ -145,7 +153,10 @@ class OrderBook:
         return self._orders.get(order_id)
 
     def open_orders(self, account: int | None = None) -> list[Order]:
-        return [o for o in self._orders.values() if account is None or o.account == account]
+        if account is None:
+            return list(self._orders.values())
+        orders = self._orders
+        return [orders[i] for i in sorted(self._by_account.get(account, ()))]
 
     def __len__(self) -> int:
         return len(self._orders)
@@ -206,8 +217,7 @@ class OrderBook:
             )
         ):
             reason = self._reason(side, qty, price, kind)
-            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, None,
-                               reason)
+            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, None, reason)
         order = Order(oid, account, side, price, qty, kind, tag, self.step)
         result = OrderResult(oid, "filled")
         if kind == "market":
@@ -221,8 +231,9 @@ class OrderBook:
             best = -top if side == SELL else top
             if best not in self._levels[-side]:
                 best = self._best(-side)
-            if best is not None and (limit is None or (best <= limit if side == BUY
-                                                         else best >= limit)):
+            if best is not None and (
+                limit is None or (best <= limit if side == BUY else best >= limit)
+            ):
                 self._match(order, limit, result)
         if order.qty > 0:
             if kind == "limit" and order.alive:
@@ -275,8 +286,17 @@ class OrderBook:
                         order.alive = False
                         break
                     result.stp_cancelled.append(
-                        Order(resting.id, resting.account, resting.side, resting.price,
-                              resting.qty, resting.kind, resting.tag, resting.step, False)
+                        Order(
+                            resting.id,
+                            resting.account,
+                            resting.side,
+                            resting.price,
+                            resting.qty,
+                            resting.kind,
+                            resting.tag,
+                            resting.step,
+                            False,
+                        )
                     )
                     self._kill(resting)
                     queue.popleft()
@@ -286,17 +306,42 @@ class OrderBook:
                 resting.qty -= q
                 volume[best] -= q
                 if side == BUY:
-                    trades.append(Trade(step, best, q, BUY, account, resting.account, order.id,
-                                        resting.id, order.tag, resting.tag))
+                    trades.append(
+                        Trade(
+                            step,
+                            best,
+                            q,
+                            BUY,
+                            account,
+                            resting.account,
+                            order.id,
+                            resting.id,
+                            order.tag,
+                            resting.tag,
+                        )
+                    )
                 else:
-                    trades.append(Trade(step, best, q, SELL, resting.account, account,
-                                        resting.id, order.id, resting.tag, order.tag))
+                    trades.append(
+                        Trade(
+                            step,
+                            best,
+                            q,
+                            SELL,
+                            resting.account,
+                            account,
+                            resting.id,
+                            order.id,
+                            resting.tag,
+                            order.tag,
+                        )
+                    )
                 filled += q
                 pq += best * q
                 last = best
                 if resting.qty == 0:
                     resting.alive = False
                     del orders[resting.id]
+                    self._by_account[resting.account].discard(resting.id)
                     queue.popleft()
             if volume.get(best, 0) <= 0:
                 levels.pop(best, None)
@@ -322,11 +367,17 @@ class OrderBook:
             queue.append(order)
             self._volume[side][price] += order.qty
         self._orders[order.id] = order
+        mine = self._by_account.get(order.account)
+        if mine is None:
+            self._by_account[order.account] = {order.id}
+        else:
+            mine.add(order.id)
 
     def _kill(self, order: Order) -> None:
         """Remove a live resting order from the books (its queue entry is dropped lazily)."""
         order.alive = False
         del self._orders[order.id]
+        self._by_account[order.account].discard(order.id)
         vol = self._volume[order.side]
         vol[order.price] -= order.qty
         if vol[order.price] <= 0:
@@ -399,6 +450,7 @@ class OrderBook:
                 if resting.qty == 0:
                     resting.alive = False
                     del self._orders[resting.id]
+                    self._by_account[resting.account].discard(resting.id)
                     queue.popleft()
             if self._volume[book_side].get(p, 1) <= 0:
                 self._levels[book_side].pop(p, None)
@@ -465,6 +517,7 @@ class OrderBook:
         for o in gone:
             o.alive = False
         self._orders.clear()
+        self._by_account.clear()
         for side in (BUY, SELL):
             self._levels[side].clear()
             self._volume[side].clear()

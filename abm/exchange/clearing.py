@@ -341,21 +341,32 @@ class ClearingHouse:
         """
         if buyer is seller:
             raise InvariantError(f"step {self.step}: account {buyer.id} trades with itself")
-        snaps = (self._snap(buyer), self._snap(seller))
+        fee = self.fee_per_lot * qty if fees else 0.0
+        totals = self.totals
         for acc, side, closes in ((buyer, 1, buyer_closes), (seller, -1, seller_closes)):
+            cash0 = acc.cash
+            bv0 = acc.long * acc.long_basis - acc.short * acc.short_basis
             if closes:
                 self._close(acc, side, qty, price)
             else:
                 self._open(acc, side, qty, price)
-            if fees and self.fee_per_lot:
-                fee = self.fee_per_lot * qty
+            if fee:
                 acc.cash -= fee
                 acc.fees += fee
                 self.fees_collected += fee
+            # the group totals move with the account (inlined _snap/_commit: the hot path)
+            dc = acc.cash - cash0
+            db = acc.long * acc.long_basis - acc.short * acc.short_basis - bv0
+            dl = qty if side > 0 and not closes else (-qty if side < 0 and closes else 0)
+            ds = qty if side < 0 and not closes else (-qty if side > 0 and closes else 0)
+            for g in acc.groups:
+                t = totals[g]
+                t.cash += dc
+                t.long += dl
+                t.short += ds
+                t.basis_value += db
         # OI counts one side: Σ long grows when the buyer opens, shrinks when the seller closes.
         self.open_interest += (0 if buyer_closes else qty) - (qty if seller_closes else 0)
-        self._commit(buyer, snaps[0])
-        self._commit(seller, snaps[1])
         x = (ref_price - price) * qty * self.multiplier
         buyer.transfers[channel] += x
         seller.transfers[channel] -= x
@@ -611,6 +622,31 @@ class ClearingHouse:
             + (self.fund - self.fund_seed)
             - self.broker_loss
         )
+
+    def check_totals(self, mark: float, step: int) -> None:
+        """The invariants from the running class totals alone (cheap: every day's end):
+        open interest = Σ long = Σ short, and a zero ledger residual."""
+        owners = [t for g, t in self.totals.items() if g != "non_deliverable"]
+        sum_long = sum(t.long for t in owners)
+        sum_short = sum(t.short for t in owners)
+        if not (self.open_interest == sum_long == sum_short):
+            raise InvariantError(
+                f"step {step}: open interest {self.open_interest} != Σ long {sum_long} "
+                f"or Σ short {sum_short} (class totals)"
+            )
+        m = self.multiplier
+        res = (
+            math.fsum(t.equity(mark, m) - t.deposits for t in owners)
+            + self.fees_collected
+            + self.delivery_costs
+            + (self.fund - self.fund_seed)
+            - self.broker_loss
+        )
+        tol = 1e-9 * max(self.turnover, 1.0) + 1e-6
+        if abs(res) > tol:
+            raise InvariantError(
+                f"step {step}: ledger residual {res:.6g} from class totals exceeds {tol:.3g}"
+            )
 
     def check_invariants(self, mark: float, step: int | None = None) -> None:
         """Raise :class:`InvariantError` naming the account and step on any breach."""

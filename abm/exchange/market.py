@@ -80,6 +80,9 @@ class Exchange:
         self.forced_fills: list[tuple[int, int, float]] = []  # (step, lots, price)
         self.n_liquidation_orders = 0
         self.n_liquidations_started = 0
+        self._rate = calendar.margin_rate(0)
+        self.deadline_step = calendar.deadline_step
+        self._deadline_swept = False
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -91,7 +94,8 @@ class Exchange:
 
     @property
     def margin_rate(self) -> float:
-        return self.calendar.margin_rate(max(self.day, 0))
+        """The day's margin rate (fraction of notional), set at each day's start."""
+        return self._rate
 
     @property
     def mark(self) -> float:
@@ -118,11 +122,11 @@ class Exchange:
 
     def in_harvest_window(self, step: int | None = None) -> bool:
         s = self.step if step is None else step
-        return self.harvest_start_step <= s < self.calendar.deadline_step
+        return self.harvest_start_step <= s < self.deadline_step
 
     def after_deadline(self, step: int | None = None) -> bool:
         s = self.step if step is None else step
-        return s >= self.calendar.deadline_step
+        return s >= self.deadline_step
 
     # -- accounts -----------------------------------------------------------------------------
     def open_account(self, owner: str, deliverable: bool, deposit: float) -> Account:
@@ -287,6 +291,10 @@ class Exchange:
             self.ref_price,
             self._channel(t),
         )
+        if self._deadline_swept:  # a fill after the deadline: is someone newly exposed?
+            for acc in (buyer, seller):
+                if not acc.deliverable and acc.lots:
+                    self._force(acc)
         st = self.stats
         st.volume += t.qty
         st.value += price * t.qty
@@ -320,6 +328,7 @@ class Exchange:
         cal = self.calendar
         if cal.is_day_start(step):
             self.day = cal.day_of(step)
+            self._rate = cal.margin_rate(self.day)
             for o in self.book.clear():
                 self._on_gone(o.id, o.side, o.qty)
             self._effect.clear()
@@ -330,13 +339,15 @@ class Exchange:
             self._start_liquidations()
         if cal.intraday(step) == cal.steps_per_day - cal.settlement_window_steps:
             self.book.reset_vwap()
-        if step >= cal.deadline_step:
+        if step >= cal.deadline_step and not self._deadline_swept:
+            # once: every account without delivery rights loses its resting orders, and those
+            # holding lots are queued for forced close; later fills are caught in _book_trade
+            self._deadline_swept = True
             for acc in self.clearing.accounts:
-                if acc.lots and not acc.deliverable and acc.id not in self.broker.forced:
-                    self.broker.forced.add(acc.id)
-                    self.clearing.events.append(
-                        Event(step, "forced_close_start", acc.id, acc.lots, self.mark)
-                    )
+                if not acc.deliverable:
+                    self.cancel_all(acc)
+                    if acc.lots:
+                        self._force(acc)
         if work_broker:
             self.work_broker_orders()
 
@@ -420,6 +431,13 @@ class Exchange:
             else:
                 self.broker.liquidating[acc_id] = left
 
+    def _force(self, acc: Account) -> None:
+        if acc.id not in self.broker.forced:
+            self.broker.forced.add(acc.id)
+            self.clearing.events.append(
+                Event(self.step, "forced_close_start", acc.id, acc.lots, self.mark)
+            )
+
     def _forced_done(self, acc: Account) -> None:
         self.broker.forced.discard(acc.id)
         self.broker.liquidating.pop(acc.id, None)
@@ -477,8 +495,8 @@ class Exchange:
             ch.mark_to_market(settle)
             next_rate = cal.margin_rate(min(self.day + 1, cal.last_day))
             self.called = ch.issue_margin_calls(settle, next_rate)
-            for acc in ch.accounts:
-                if acc.lots == 0:
+            for acc in ch.accounts:  # a flat account's equity is its cash
+                if acc.cash < 0 and not acc.long and not acc.short:
                     ch.cover_negative_equity(acc, settle)
             record = DayRecord(
                 self.day,
@@ -489,7 +507,10 @@ class Exchange:
                 ch.open_interest,
             )
             self.days.append(record)
-            ch.check_invariants(settle, self.step)
+            if self.check_every_step:
+                ch.check_invariants(settle, self.step)
+            else:  # O(classes) each day; the per-account check runs at expiry
+                ch.check_totals(settle, self.step)
         elif self.check_every_step:
             ch.check_invariants(self.mark, self.step)
         return record

@@ -207,6 +207,10 @@ class BookMachine(RuleBasedStateMachine):
         mine = sorted((o.id, o.side, o.price, o.qty) for o in self.book.open_orders())
         ref = sorted((o.id, o.side, o.price, o.qty) for o in self.ref.orders)
         assert mine == ref
+        for acct in range(4):  # the per-account index agrees with the reference
+            assert [o.id for o in self.book.open_orders(acct)] == sorted(
+                o.id for o in self.ref.orders if o.account == acct
+            )
         bids = [o.price for o in self.ref.orders if o.side == BUY]
         asks = [o.price for o in self.ref.orders if o.side == SELL]
         assert self.book.best_bid == (max(bids) if bids else None)

@@ -228,3 +228,21 @@ def test_ledger_residual_catches_a_lost_fee():
     ch.fees_collected -= 2.0  # a fee that left an account but reached no one
     with pytest.raises(InvariantError, match="ledger residual"):
         ch.check_invariants(100.0, step=3)
+
+
+def test_class_totals_check_catches_what_the_full_check_does():
+    ch = house()
+    a = ch.open_account("retail", False, 1000)
+    b = ch.open_account("hedger", True, 1000)
+    ch.apply_fill(a, b, 2, 100.0, False, False, 100.0, "ordinary")
+    ch.mark_to_market(103.0)
+    ch.check_totals(103.0, step=4)
+    ch.totals["retail"].cash += 7.0  # a booking that missed the running totals
+    with pytest.raises(InvariantError, match="step 4: ledger residual"):
+        ch.check_totals(103.0, step=4)
+    with pytest.raises(InvariantError, match="running totals of group 'retail' drifted"):
+        ch.check_invariants(103.0, step=4)
+    ch.totals["retail"].cash -= 7.0
+    ch.open_interest += 1
+    with pytest.raises(InvariantError, match="step 5: open interest 3"):
+        ch.check_totals(103.0, step=5)
