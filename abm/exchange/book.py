@@ -220,10 +220,7 @@ class OrderBook:
             return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, None, reason)
         order = Order(oid, account, side, price, qty, kind, tag, self.step)
         result = OrderResult(oid, "filled")
-        if kind == "market":
-            limit = hi if side == BUY else lo
-        else:
-            limit = price
+        limit = (hi if side == BUY else lo) if kind == "market" else price
         # is there anything to match? (the heap top is usually live: skip _best's loop)
         heap = self._heap[-side]
         if heap:
