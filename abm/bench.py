@@ -236,6 +236,8 @@ def plot_scaling(scaling: dict[str, Any], path: Path) -> Path:
         ys = np.array([r["wall_seconds"] for r in scaling[key]], float)
         ax.loglog(xs, ys, "o-", label=f"measured (slope {slope:.2f})")
         ax.loglog(xs, ys[0] * xs / xs[0], "--", color="0.5", label="linear")
+        ax.set_xticks(xs, [f"{int(v):,d}" for v in xs])
+        ax.minorticks_off()
         ax.set_xlabel(label)
         ax.set_ylabel("wall seconds")
         ax.legend(fontsize=7)
