@@ -557,7 +557,7 @@ def f9_stylized_facts(run: RunResult, max_lag: int = 50) -> plt.Figure:
     ax.set_ylim(1e-4, 1)
     ax.set_xlabel("standardised return (per price change)")
     ax.set_ylabel("density")
-    ax.legend(loc="lower center", fontsize=6)
+    ax.legend(loc="upper left", fontsize=6)
     ax = axes[1]
     lags = np.arange(1, max_lag + 1)
     ax.plot(
