@@ -39,9 +39,11 @@ class RunResult:
         """Write the run under ``out_dir`` (atomically per file); returns the directory."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        _write_text(out / "summary.json", json.dumps(_jsonable(self.summary), indent=2))
+        atomic_write_bytes(
+            out / "summary.json", json.dumps(_jsonable(self.summary), indent=2).encode()
+        )
         if self.config is not None:
-            _write_text(out / "config.json", self.config.model_dump_json(indent=2))
+            atomic_write_bytes(out / "config.json", self.config.model_dump_json(indent=2).encode())
         for name in TABLES:
             df = getattr(self, name)
             if df is None:
@@ -49,9 +51,9 @@ class RunResult:
             frame = df.reset_index() if name in ("timeseries", "by_class") else df
             if name == "by_class":
                 frame = frame.rename(columns={"index": "owner"})
-            _write_parquet(out / f"{name}.parquet", frame)
+            atomic_write_parquet(out / f"{name}.parquet", frame)
         if self.agents is not None:
-            _write_parquet(out / "agents.parquet", self.agents)
+            atomic_write_parquet(out / "agents.parquet", self.agents)
         return out
 
 
@@ -66,18 +68,22 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write a file so readers never see half of it: temporary file, fsync, rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 
-def _write_parquet(path: Path, df: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
+    """Parquet (zstd) written the same way as :func:`atomic_write_bytes`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     df.to_parquet(tmp, compression="zstd", index=False)
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
     os.replace(tmp, path)
 
 

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from abm import __version__
+from abm.results import atomic_write_bytes, atomic_write_parquet
 from experiments.spec import Run, SweepSpec
 
 log = logging.getLogger(__name__)
@@ -58,23 +59,6 @@ def execute(base: dict[str, Any], params: dict[str, Any], seed: int, keep: str) 
 
 
 # -- the store ---------------------------------------------------------------------------------
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-
-
-def _atomic_parquet(path: Path, df: pd.DataFrame) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, compression="zstd", index=False)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 def param_column(key: str) -> str:
@@ -126,7 +110,7 @@ class SweepStore:
             df = pd.concat(parts, ignore_index=True).drop_duplicates(
                 subset=["run_id", "step"] if "step" in order else ["run_id"], keep="last"
             )
-            _atomic_parquet(
+            atomic_write_parquet(
                 one,
                 df.sort_values(order + (["run_id"] if "run_id" not in order else [])).reset_index(
                     drop=True
@@ -155,7 +139,7 @@ class SweepStore:
                     f"has {spec.digest()} (quick={quick}); resume only with the same spec"
                 )
             old.setdefault("resumed", []).append(_now())
-            _atomic_bytes(manifest, json.dumps(old, indent=2).encode())
+            atomic_write_bytes(manifest, json.dumps(old, indent=2).encode())
         else:
             self.root.mkdir(parents=True, exist_ok=True)
             meta = {
@@ -169,7 +153,7 @@ class SweepStore:
                 "engine": engine,
                 "n_runs": len(spec.runs()),
             }
-            _atomic_bytes(manifest, json.dumps(meta, indent=2).encode())
+            atomic_write_bytes(manifest, json.dumps(meta, indent=2).encode())
         for d in (self.runs_dir, self.failures_dir):
             d.mkdir(parents=True, exist_ok=True)
         if spec.keep == "timeseries":
@@ -189,8 +173,8 @@ class SweepStore:
         if out.get("timeseries") is not None:
             ts = out["timeseries"]
             ts.insert(0, "run_id", run.run_id)
-            _atomic_parquet(self.ts_dir / f"{run.run_id}.parquet", ts)
-        _atomic_parquet(self.runs_dir / f"{run.run_id}.parquet", pd.DataFrame([row]))
+            atomic_write_parquet(self.ts_dir / f"{run.run_id}.parquet", ts)
+        atomic_write_parquet(self.runs_dir / f"{run.run_id}.parquet", pd.DataFrame([row]))
         stale = self.failures_dir / f"{run.run_id}.json"
         if stale.exists():
             stale.unlink()
@@ -207,7 +191,7 @@ class SweepStore:
             "base_config": base,
             "when": _now(),
         }
-        _atomic_bytes(
+        atomic_write_bytes(
             self.failures_dir / f"{run.run_id}.json",
             json.dumps(rec, indent=2, default=str).encode(),
         )

@@ -288,6 +288,17 @@ points = [{{ "spot.kind" = "constant" }}, {{ "spot.kind" = "csv", "spot.csv_path
     assert not list((tmp_path / "fails" / "failures").glob("*.json"))
 
 
+def _is_worker(proc) -> bool:
+    """A live child that is not multiprocessing's resource tracker (processes may exit, or be
+    zombies, between listing and asking: those are not candidates)."""
+    import psutil
+
+    try:
+        return proc.is_running() and "resource_tracker" not in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
 def test_a_dying_worker_is_survived(tmp_path):
     import psutil
 
@@ -302,14 +313,14 @@ def test_a_dying_worker_is_survived(tmp_path):
     deadline = time.time() + 60
     runs_dir = tmp_path / "tiny" / "runs"
     while time.time() < deadline and t.is_alive():
-        workers = [
-            c
-            for c in me.children(recursive=True)
-            if "resource_tracker" not in " ".join(c.cmdline())
-        ]
+        workers = [c for c in me.children(recursive=True) if _is_worker(c)]
         if workers and runs_dir.exists() and len(list(runs_dir.glob("*.parquet"))) >= 2:
             killed = workers[0]
-            killed.send_signal(signal.SIGKILL)
+            try:
+                killed.send_signal(signal.SIGKILL)
+            except psutil.NoSuchProcess:  # it exited in between: try the next one
+                killed = None
+                continue
             break
         time.sleep(0.02)
     t.join(timeout=180)

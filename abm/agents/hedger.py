@@ -61,15 +61,12 @@ class DominantHedger(TraderAgent):
                 bids = [(self._harvest_tick(fair, BUY), max(cfg.quote_size, ndnp))]
             elif ndnp < 0:
                 asks = [(self._harvest_tick(fair, SELL), max(cfg.quote_size, -ndnp))]
-        lo, hi = ex.book.band
-        wanted = []
-        for side, quotes in ((BUY, bids), (SELL, asks)):
-            for price, size in quotes:
-                if lo is not None and price < lo:
-                    price = lo  # a harvest beyond the band waits at limit-down (limit-up)
-                if hi is not None and price > hi:
-                    price = hi
-                wanted.append((side, price, size))
+        # a harvest quote beyond the band waits at limit-down (limit-up)
+        wanted = [
+            (side, ex.book.clip(price), size)
+            for side, quotes in ((BUY, bids), (SELL, asks))
+            for price, size in quotes
+        ]
         self.maintain_quotes(wanted, effect="open", check_margin=False)
 
     def _harvest_tick(self, fair: float, side: int) -> int:

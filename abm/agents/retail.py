@@ -70,12 +70,7 @@ class RetailTrader(TraderAgent):
         if u_kind < cfg.limit_order_share:
             ref = ex.book.mid()
             ref_tick = ex.contract.to_tick(ex.settle_price) if ref is None else round(ref)
-            price = ref_tick - side * int(u_offset * (cfg.limit_offset_ticks + 1))
-            lo, hi = ex.book.band
-            if lo is not None and price < lo:
-                price = lo
-            if hi is not None and price > hi:
-                price = hi
+            price = ex.book.clip(ref_tick - side * int(u_offset * (cfg.limit_offset_ticks + 1)))
             r = ex.submit(self.account, side, qty, price, "limit", effect)
         else:
             r = ex.submit(self.account, side, qty, None, "market", effect)
@@ -105,12 +100,7 @@ class RetailTrader(TraderAgent):
         if not acc.lots:
             self.state = "done"
             return
-        price = ex.contract.to_tick(ex.settle_price)
-        lo, hi = ex.book.band
-        if lo is not None:
-            price = max(price, lo)
-        if hi is not None:
-            price = min(price, hi)
+        price = ex.book.clip(ex.contract.to_tick(ex.settle_price))
         if acc.long:
             ex.submit(acc, SELL, acc.long, price, "limit", "close")
         if acc.short:

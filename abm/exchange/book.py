@@ -178,6 +178,15 @@ class OrderBook:
     def set_band(self, lo: int | None, hi: int | None) -> None:
         self.band = (lo, hi)
 
+    def clip(self, price: int) -> int:
+        """The nearest tick inside today's band (a price at the limit when beyond it)."""
+        lo, hi = self.band
+        if lo is not None and price < lo:
+            return lo
+        if hi is not None and price > hi:
+            return hi
+        return price
+
     def _check_price(self, price: int) -> str:
         lo, hi = self.band
         if lo is not None and price < lo:

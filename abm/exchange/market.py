@@ -453,12 +453,7 @@ class Exchange:
             ref = self.book.last_price
         else:
             ref = self.contract.to_tick(self.settle_price)
-        lo, hi = self.book.band
-        if lo is not None:
-            ref = max(ref, lo)
-        if hi is not None:
-            ref = min(ref, hi)
-        return ref
+        return self.book.clip(ref)
 
     def _forced_auction(self, batch: list[tuple[Account, int, int]]) -> None:
         for acc, side, lots in batch:
