@@ -352,7 +352,8 @@ def dashboard(
     app_file = Path(__file__).resolve().parent / "app.py"
     solara = Path(sys.executable).parent / "solara"
     typer.echo(f"dashboard: http://{host}:{port}/  (scenario {scenario}; Ctrl-C to stop)")
-    env = {**os.environ, "ABM_APP_SCENARIO": scenario}
+    # no usage telemetry from a research tool (and no network calls on offline machines)
+    env = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false", **os.environ, "ABM_APP_SCENARIO": scenario}
     cmd = [str(solara), "run", str(app_file), "--host", host, "--port", str(port), "--no-open"]
     raise typer.Exit(subprocess.call(cmd, env=env))
 
