@@ -404,28 +404,43 @@ class ClearingHouse:
         """Daily settlement: move every account's floating P&L at ``settle`` into cash and
         re-base its positions at ``settle``."""
         m = self.multiplier
+        totals = self.totals
         for acc in self.accounts:
-            if acc.long or acc.short:
-                snap = self._snap(acc)
-                vm = floating_pnl(acc.long, acc.long_basis, acc.short, acc.short_basis, settle, m)
+            lg, sh = acc.long, acc.short
+            if lg or sh:
+                # MTM moves floating P&L into cash and re-bases: the account's equity, and so
+                # its class totals' equity, are unchanged; cash and basis value move together
+                bv0 = lg * acc.long_basis - sh * acc.short_basis
+                vm = (lg * (settle - acc.long_basis) + sh * (acc.short_basis - settle)) * m
                 acc.cash += vm
                 acc.realized += vm
-                if acc.long:
+                if lg:
                     acc.long_basis = settle
-                if acc.short:
+                if sh:
                     acc.short_basis = settle
-                self._commit(acc, snap)
+                db = (lg - sh) * settle - bv0
+                for g in acc.groups:
+                    t = totals[g]
+                    t.cash += vm
+                    t.basis_value += db
 
     def issue_margin_calls(self, settle: float, rate: float) -> list[Account]:
         """After settlement: call every account with equity < maintenance × margin used."""
         called = []
+        m = self.multiplier
+        k = self.maintenance_ratio
+        price = abs(settle)
+        larger = self.lock_margin == "larger_side"
         for acc in self.accounts:
             acc.margin_called = False
             acc.call_amount = 0.0
-            if not acc.lots:
+            lg, sh = acc.long, acc.short
+            if not (lg or sh):
                 continue
-            need = self.maintenance_ratio * self.margin_used(acc, settle, rate)
-            eq = acc.equity(settle, self.multiplier)
+            # the same arithmetic as margin_required(), so calls do not depend on rounding
+            need = k * (price * m * (max(lg, sh) if larger else lg + sh) * rate)
+            # positions were just re-based at ``settle``: equity is the cash
+            eq = acc.cash + (lg * (settle - acc.long_basis) + sh * (acc.short_basis - settle)) * m
             if eq < need:
                 acc.margin_called = True
                 acc.call_amount = need - eq

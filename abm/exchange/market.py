@@ -257,7 +257,7 @@ class Exchange:
             return "harvest_forced_close"
         if "liquidation" in tags:
             return "liquidation"
-        if self.in_harvest_window(t.step):
+        if self.harvest_start_step <= t.step < self.deadline_step:  # the harvest window
             return "harvest_forced_close"
         return "ordinary"
 
