@@ -199,10 +199,18 @@ def BasisPanel(model: MarketModel):
     return _show(fig)
 
 
-def PositionsPanel(model: MarketModel):
-    df = _frame(model)
+def _two_rows(model: MarketModel):
+    """A figure of two stacked panels sharing the day axis, deadline marked on both."""
     fig = Figure(figsize=(6, 3.2), dpi=90)
     ax, ax2 = fig.subplots(2, 1, sharex=True)
+    for a in (ax, ax2):
+        _mark(a, model)
+    return fig, ax, ax2
+
+
+def PositionsPanel(model: MarketModel):
+    df = _frame(model)
+    fig, ax, ax2 = _two_rows(model)
     if len(df):
         x = _days_axis(model, df)
         ax.plot(x, df["ndnp"], lw=1.2, color="k", label="NDNP")
@@ -213,8 +221,6 @@ def PositionsPanel(model: MarketModel):
         ax2.bar(
             x, df["volume"], width=1 / model.cfg.calendar.steps_per_day, color="C7", label="volume"
         )
-    for a in (ax, ax2):
-        _mark(a, model)
     ax.set_ylabel("net lots")
     ax.set_title("NDNP and net position by class")
     ax.legend(fontsize=6, ncol=3, loc="upper left")
@@ -225,8 +231,7 @@ def PositionsPanel(model: MarketModel):
 
 def WealthPanel(model: MarketModel):
     df = _frame(model)
-    fig = Figure(figsize=(6, 3.2), dpi=90)
-    ax, ax2 = fig.subplots(2, 1, sharex=True)
+    fig, ax, ax2 = _two_rows(model)
     if len(df):
         x = _days_axis(model, df)
         for c in CLASSES:
@@ -234,8 +239,6 @@ def WealthPanel(model: MarketModel):
             if eq.abs().max() > 0:
                 ax.plot(x, eq - eq.iloc[0], lw=0.8, label=c)
         ax2.plot(x, df["transfer_retail_to_hedger"], color="C3", lw=1.0)
-    for a in (ax, ax2):
-        _mark(a, model)
     ax.set_ylabel("equity change")
     ax.set_title("Equity by class, and the running transfer")
     ax.legend(fontsize=6, ncol=3, loc="upper left")

@@ -179,11 +179,7 @@ class Exchange:
                     f"account {acc.id}: equity {self.equity(acc):.2f} below the "
                     f"margin {need:.2f} this order would need",
                 )
-        if effect_resolved == "close":
-            if side == BUY:
-                acc.pending_close_short += qty
-            else:
-                acc.pending_close_long += qty
+        self._claim(acc, side, effect_resolved, qty)
         self.book.step = self.step
         res = self.book.submit(acc.id, side, qty, price, kind, tag)
         if not res.ok:
@@ -222,6 +218,14 @@ class Exchange:
         if effect == "open":
             return "open", ""
         return "", f"effect {effect!r}: allowed 'open', 'close', 'auto'"
+
+    def _claim(self, acc: Account, side: int, effect: str, qty: int) -> None:
+        """A close order reserves the lots it closes (buys close shorts, sells close longs)."""
+        if effect == "close":
+            if side == BUY:
+                acc.pending_close_short += qty
+            else:
+                acc.pending_close_long += qty
 
     def _release(self, acc: Account, side: int, effect: str, qty: int) -> None:
         if effect == "close":
@@ -447,20 +451,19 @@ class Exchange:
         """The auction's price when forced closes balance: mid, else last, else settlement;
         inside the band."""
         mid = self.book.mid()
-        if mid is not None:
-            ref = round(mid)
-        elif self.book.last_price is not None:
-            ref = self.book.last_price
-        else:
-            ref = self.contract.to_tick(self.settle_price)
-        return self.book.clip(ref)
+        return self.book.clip(self._tick_or_fallback(None if mid is None else round(mid)))
+
+    def _tick_or_fallback(self, tick: int | None) -> int:
+        """``tick`` if there is one, else the last trade's, else the settlement's."""
+        if tick is not None:
+            return tick
+        if self.book.last_price is not None:
+            return self.book.last_price
+        return self.contract.to_tick(self.settle_price)
 
     def _forced_auction(self, batch: list[tuple[Account, int, int]]) -> None:
         for acc, side, lots in batch:
-            if side == BUY:
-                acc.pending_close_short += lots
-            else:
-                acc.pending_close_long += lots
+            self._claim(acc, side, "close", lots)
         self.book.step = self.step
         ids, trades, left = self.book.auction(
             [(acc.id, side, lots, "forced_close") for acc, side, lots in batch],
@@ -479,12 +482,7 @@ class Exchange:
         record = None
         if cal.is_day_end(self.step):
             vwap = self.book.vwap
-            if vwap is not None:
-                settle_tick = round(vwap)
-            elif self.book.last_price is not None:
-                settle_tick = self.book.last_price
-            else:
-                settle_tick = self.contract.to_tick(self.settle_price)
+            settle_tick = self._tick_or_fallback(None if vwap is None else round(vwap))
             settle = self.contract.to_price(settle_tick)
             self.prev_settle = self.settle_price = settle
             ch.mark_to_market(settle)
