@@ -54,6 +54,10 @@ class Trade(NamedTuple):
     sell_tag: str
 
 
+# builds a Trade without the named tuple's Python-level __new__ (a third of a fill's cost)
+_new_trade = tuple.__new__
+
+
 class OrderResult:
     """What became of an order: status, lots filled and remaining, its trades, and why it was
     rejected (``reason``) or which own resting orders self-trade prevention cancelled."""
@@ -66,17 +70,19 @@ class OrderResult:
         status: Literal["rested", "filled", "partial", "cancelled", "rejected"],
         filled: int = 0,
         remaining: int = 0,
-        trades: list[Trade] | None = None,
+        trades: list[Trade] | tuple[()] = (),
         reason: str = "",
-        stp_cancelled: list[Order] | None = None,
+        stp_cancelled: list[Order] | tuple[()] = (),
     ):
+        # an order that met nothing shares the empty tuple: most orders rest untouched, and two
+        # fresh lists per order were a tenth of the book's time
         self.order_id = order_id
         self.status = status
         self.filled = filled
         self.remaining = remaining
-        self.trades = [] if trades is None else trades
+        self.trades = trades
         self.reason = reason
-        self.stp_cancelled = [] if stp_cancelled is None else stp_cancelled
+        self.stp_cancelled = stp_cancelled
 
     @property
     def ok(self) -> bool:
@@ -105,7 +111,8 @@ class OrderBook:
         self._volume: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}
         # bids stored negated so both heaps are min-heaps of "better first"
         self._heap: dict[int, list[int]] = {BUY: [], SELL: []}
-        self._orders: dict[int, Order] = {}
+        #: live resting orders by id; read it, never write it (the book keeps it in step)
+        self.resting: dict[int, Order] = {}
         self._by_account: dict[int, set[int]] = {}  # live order ids by account
         self._next_id = 1
         self.band: tuple[int | None, int | None] = (None, None)
@@ -150,16 +157,16 @@ class OrderBook:
         return self._volume[side].get(price, 0)
 
     def order(self, order_id: int) -> Order | None:
-        return self._orders.get(order_id)
+        return self.resting.get(order_id)
 
     def open_orders(self, account: int | None = None) -> list[Order]:
         if account is None:
-            return list(self._orders.values())
-        orders = self._orders
+            return list(self.resting.values())
+        orders = self.resting
         return [orders[i] for i in sorted(self._by_account.get(account, ()))]
 
     def __len__(self) -> int:
-        return len(self._orders)
+        return len(self.resting)
 
     # -- settlement VWAP ---------------------------------------------------------------------
     def reset_vwap(self) -> None:
@@ -226,10 +233,9 @@ class OrderBook:
             )
         ):
             reason = self._reason(side, qty, price, kind)
-            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, None, reason)
-        order = Order(oid, account, side, price, qty, kind, tag, self.step)
-        result = OrderResult(oid, "filled")
+            return OrderResult(oid, "rejected", 0, qty if isinstance(qty, int) else 0, (), reason)
         limit = (hi if side == BUY else lo) if kind == "market" else price
+        left, trades, stp, stopped = qty, (), (), False
         # is there anything to match? (the heap top is usually live: skip _best's loop)
         heap = self._heap[-side]
         if heap:
@@ -240,16 +246,33 @@ class OrderBook:
             if best is not None and (
                 limit is None or (best <= limit if side == BUY else best >= limit)
             ):
-                self._match(order, limit, result)
-        if order.qty > 0:
-            if kind == "limit" and order.alive:
-                self._rest(order)
-                result.status = "rested" if result.filled == 0 else "partial"
-            else:
-                order.alive = False
-                result.status = "cancelled" if result.filled == 0 else "partial"
-        result.remaining = order.qty
-        return result
+                left, trades, stp, stopped = self._match(account, side, oid, tag, qty, limit)
+        filled = qty - left
+        if left == 0:
+            return OrderResult(oid, "filled", filled, 0, trades, "", stp)
+        if kind != "limit" or stopped:
+            status = "cancelled" if filled == 0 else "partial"
+            return OrderResult(oid, status, filled, left, trades, "", stp)
+        # rest the remainder (inlined: this is the book's hottest path). An Order object
+        # exists only for what rests: market and IOC orders never need one.
+        order = Order(oid, account, side, price, left, kind, tag, self.step)
+        levels = self._levels[side]
+        queue = levels.get(price)
+        if queue is None:
+            levels[price] = deque((order,))
+            self._volume[side][price] = left
+            heapq.heappush(self._heap[side], -price if side == BUY else price)
+        else:
+            queue.append(order)
+            self._volume[side][price] += left
+        self.resting[oid] = order
+        mine = self._by_account.get(account)
+        if mine is None:
+            self._by_account[account] = {oid}
+        else:
+            mine.add(oid)
+        status = "rested" if filled == 0 else "partial"
+        return OrderResult(oid, status, filled, left, trades, "", stp)
 
     def _reason(self, side, qty, price, kind) -> str:
         if side not in (BUY, SELL):
@@ -264,34 +287,47 @@ class OrderBook:
             return f"price {price!r}: a {kind} order needs an integer tick"
         return self._check_price(price)
 
-    def _match(self, order: Order, limit: int | None, result: OrderResult) -> None:
-        side = order.side
+    def _match(
+        self, account: int, side: int, oid: int, tag: str, qty: int, limit: int | None
+    ) -> tuple[int, list[Trade], list[Order] | tuple[()], bool]:
+        """Match an incoming order against the opposite side up to ``limit`` (None: no limit).
+        Returns the lots left, the trades, the own resting orders that self-trade prevention
+        cancelled, and whether prevention stopped the incoming order (``cancel_incoming``)."""
         opp = -side
-        levels, volume = self._levels[opp], self._volume[opp]
-        orders = self._orders
-        trades = result.trades
+        levels, volume, heap = self._levels[opp], self._volume[opp], self._heap[opp]
+        orders, by_account = self.resting, self._by_account
+        trades: list[Trade] = []
+        stp: list[Order] | tuple[()] = ()
+        stopped = False
         step = self.step
-        account = order.account
+        buying = side == BUY
         filled = 0
         pq = 0
-        last = None
-        while order.qty > 0:
-            best = self._best(opp)
-            if best is None:
+        best = 0
+        while qty > 0:
+            # best opposite level (inlined _best: drop heap keys of emptied levels)
+            while heap:
+                best = -heap[0] if opp == BUY else heap[0]
+                if best in levels:
+                    break
+                heapq.heappop(heap)
+            else:
                 break
-            if limit is not None and (best > limit if side == BUY else best < limit):
+            if limit is not None and (best > limit if buying else best < limit):
                 break
             queue = levels[best]
-            while queue and order.qty > 0:
+            while queue and qty > 0:
                 resting = queue[0]
                 if not resting.alive:
                     queue.popleft()
                     continue
                 if resting.account == account:
                     if self.stp == "cancel_incoming":
-                        order.alive = False
+                        stopped = True
                         break
-                    result.stp_cancelled.append(
+                    if not stp:
+                        stp = []
+                    stp.append(
                         Order(
                             resting.id,
                             resting.account,
@@ -307,82 +343,72 @@ class OrderBook:
                     self._kill(resting)
                     queue.popleft()
                     continue
-                q = order.qty if order.qty < resting.qty else resting.qty
-                order.qty -= q
-                resting.qty -= q
+                rq = resting.qty
+                q = qty if qty < rq else rq
+                qty -= q
                 volume[best] -= q
-                if side == BUY:
+                if buying:
                     trades.append(
-                        Trade(
-                            step,
-                            best,
-                            q,
-                            BUY,
-                            account,
-                            resting.account,
-                            order.id,
-                            resting.id,
-                            order.tag,
-                            resting.tag,
+                        _new_trade(
+                            Trade,
+                            (
+                                step,
+                                best,
+                                q,
+                                BUY,
+                                account,
+                                resting.account,
+                                oid,
+                                resting.id,
+                                tag,
+                                resting.tag,
+                            ),
                         )
                     )
                 else:
                     trades.append(
-                        Trade(
-                            step,
-                            best,
-                            q,
-                            SELL,
-                            resting.account,
-                            account,
-                            resting.id,
-                            order.id,
-                            resting.tag,
-                            order.tag,
+                        _new_trade(
+                            Trade,
+                            (
+                                step,
+                                best,
+                                q,
+                                SELL,
+                                resting.account,
+                                account,
+                                resting.id,
+                                oid,
+                                resting.tag,
+                                tag,
+                            ),
                         )
                     )
                 filled += q
                 pq += best * q
-                last = best
-                if resting.qty == 0:
+                if q == rq:
+                    resting.qty = 0
                     resting.alive = False
                     del orders[resting.id]
-                    self._by_account[resting.account].discard(resting.id)
+                    by_account[resting.account].discard(resting.id)
                     queue.popleft()
+                else:
+                    resting.qty = rq - q
             if volume.get(best, 0) <= 0:
                 levels.pop(best, None)
                 volume.pop(best, None)
-            if not order.alive:
+            if stopped:
                 break
         if filled:
-            result.filled += filled
-            self.last_price = last
+            self.last_price = trades[-1].price
             self._vwap_pq += pq
             self._vwap_q += filled
             self.volume_total += filled
-
-    def _rest(self, order: Order) -> None:
-        side, price = order.side, order.price
-        levels = self._levels[side]
-        queue = levels.get(price)
-        if queue is None:
-            levels[price] = deque((order,))
-            self._volume[side][price] = order.qty
-            heapq.heappush(self._heap[side], -price if side == BUY else price)
-        else:
-            queue.append(order)
-            self._volume[side][price] += order.qty
-        self._orders[order.id] = order
-        mine = self._by_account.get(order.account)
-        if mine is None:
-            self._by_account[order.account] = {order.id}
-        else:
-            mine.add(order.id)
+        return qty, trades, stp, stopped
 
     def _kill(self, order: Order) -> None:
         """Remove a live resting order from the books (its queue entry is dropped lazily)."""
         order.alive = False
-        del self._orders[order.id]
+        del self.resting[order.id]
         self._by_account[order.account].discard(order.id)
         vol = self._volume[order.side]
         vol[order.price] -= order.qty
@@ -455,7 +481,7 @@ class OrderBook:
                 self._volume[book_side][p] -= x
                 if resting.qty == 0:
                     resting.alive = False
-                    del self._orders[resting.id]
+                    del self.resting[resting.id]
                     self._by_account[resting.account].discard(resting.id)
                     queue.popleft()
             if self._volume[book_side].get(p, 1) <= 0:
@@ -508,7 +534,7 @@ class OrderBook:
     # -- cancel ------------------------------------------------------------------------------
     def cancel(self, order_id: int) -> Order | None:
         """Cancel a resting order; returns it (with its unfilled qty) or None if not resting."""
-        order = self._orders.get(order_id)
+        order = self.resting.get(order_id)
         if order is None:
             return None
         self._kill(order)
@@ -519,10 +545,10 @@ class OrderBook:
 
     def clear(self) -> list[Order]:
         """Expire every resting order (day orders at the close); returns them."""
-        gone = list(self._orders.values())
+        gone = list(self.resting.values())
         for o in gone:
             o.alive = False
-        self._orders.clear()
+        self.resting.clear()
         self._by_account.clear()
         for side in (BUY, SELL):
             self._levels[side].clear()

@@ -119,7 +119,8 @@ class Account:
     went_negative: bool = False
     pending_close_long: int = 0  # lots in resting/working orders that close longs
     pending_close_short: int = 0
-    groups: tuple[str, ...] = ()  # aggregates it counts in: its owner class, non_deliverable
+    #: the running totals of its owner class and delivery rights (shared with its peers)
+    group: GroupTotals | None = field(default=None, repr=False, compare=False)
 
     def basis_value(self) -> float:
         """Σ lots × basis, longs minus shorts (price units × lots): floating P&L is
@@ -221,7 +222,9 @@ class ClearingHouse:
         self.volume = 0  # lots
         self.events: list[Event] = []
         self.step = 0
-        self.totals: dict[str, GroupTotals] = {}
+        #: running totals by (owner class, delivery rights): one per account, so a booking
+        #: updates one aggregate; classes and the non-deliverable side are sums of these
+        self.totals: dict[tuple[str, bool], GroupTotals] = {}
         #: execution transfers between owner classes: (channel, payer, payee) -> money
         self.flows: dict[tuple[str, str, str], float] = {}
 
@@ -236,17 +239,31 @@ class ClearingHouse:
         dl = acc.long - snap[2]
         ds = acc.short - snap[3]
         db = acc.basis_value() - snap[4]
-        for g in acc.groups:
-            t = self.totals[g]
-            t.cash += dc
-            t.deposits += dd
-            t.long += dl
-            t.short += ds
-            t.basis_value += db
+        t = acc.group
+        t.cash += dc
+        t.deposits += dd
+        t.long += dl
+        t.short += ds
+        t.basis_value += db
 
     def group(self, name: str) -> GroupTotals:
-        """Totals of an owner class ('retail', 'hedger', ...) or of 'non_deliverable'."""
-        return self.totals.get(name) or GroupTotals()
+        """Totals of an owner class ('retail', 'hedger', ...) or of 'non_deliverable' (every
+        account without delivery rights). Read-only: a class of one kind of account is its
+        live running totals, a mixed one a fresh sum."""
+        if name == "non_deliverable":
+            parts = [t for (_, deliverable), t in self.totals.items() if not deliverable]
+        else:
+            parts = [t for (owner, _), t in self.totals.items() if owner == name]
+        if len(parts) == 1:
+            return parts[0]
+        total = GroupTotals()
+        for t in parts:
+            total.cash += t.cash
+            total.deposits += t.deposits
+            total.long += t.long
+            total.short += t.short
+            total.basis_value += t.basis_value
+        return total
 
     @property
     def ndnp(self) -> int:
@@ -257,10 +274,8 @@ class ClearingHouse:
     def open_account(self, owner: str, deliverable: bool, deposit: float) -> Account:
         if deposit < 0 or not math.isfinite(deposit):
             raise ValueError(f"deposit = {deposit}: must be a finite amount >= 0")
-        groups = (owner,) if deliverable else (owner, "non_deliverable")
-        acc = Account(len(self.accounts), owner, deliverable, groups=groups)
-        for g in groups:
-            self.totals.setdefault(g, GroupTotals())
+        group = self.totals.setdefault((owner, deliverable), GroupTotals())
+        acc = Account(len(self.accounts), owner, deliverable, group=group)
         self.accounts.append(acc)
         snap = self._snap(acc)
         acc.deposits = acc.cash = deposit
@@ -282,44 +297,6 @@ class ClearingHouse:
         return margin_required(lots, price, self.multiplier, rate)
 
     # -- fills -------------------------------------------------------------------------------
-    def _open(self, acc: Account, side: int, qty: int, price: float) -> None:
-        if side > 0:
-            n = acc.long + qty
-            acc.long_basis = (acc.long_basis * acc.long + price * qty) / n
-            acc.long_open_avg = (acc.long_open_avg * acc.long + price * qty) / n
-            acc.long = n
-        else:
-            n = acc.short + qty
-            acc.short_basis = (acc.short_basis * acc.short + price * qty) / n
-            acc.short_open_avg = (acc.short_open_avg * acc.short + price * qty) / n
-            acc.short = n
-
-    def _close(self, acc: Account, side: int, qty: int, price: float) -> None:
-        """Close ``qty`` lots: side +1 = buy (closes shorts), −1 = sell (closes longs)."""
-        m = self.multiplier
-        if side > 0:
-            if qty > acc.short:
-                raise InvariantError(
-                    f"step {self.step}: account {acc.id} buys to close {qty} lots but holds "
-                    f"{acc.short} short"
-                )
-            pnl = qty * (acc.short_basis - price) * m
-            acc.short -= qty
-            if acc.short == 0:
-                acc.short_basis = acc.short_open_avg = 0.0
-        else:
-            if qty > acc.long:
-                raise InvariantError(
-                    f"step {self.step}: account {acc.id} sells to close {qty} lots but holds "
-                    f"{acc.long} long"
-                )
-            pnl = qty * (price - acc.long_basis) * m
-            acc.long -= qty
-            if acc.long == 0:
-                acc.long_basis = acc.long_open_avg = 0.0
-        acc.realized += pnl
-        acc.cash += pnl
-
     def apply_fill(
         self,
         buyer: Account,
@@ -334,46 +311,74 @@ class ClearingHouse:
     ) -> None:
         """Book one fill of ``qty`` lots at ``price`` between two accounts.
 
-        ``ref_price`` (price units) is the fair value at the time: the fill moves
-        (ref − price) × qty × mult from seller to buyer, booked as an execution transfer in
-        ``channel``; what the accounts gain or lose afterwards from holding the position is the
-        market component.
+        Opening lots re-average the side's basis (price units); closing lots realise
+        ``qty × (price − basis) × multiplier`` (money; reversed for shorts). ``ref_price``
+        (price units) is the fair value at the time: the fill moves (ref − price) × qty × mult
+        from seller to buyer, booked as an execution transfer in ``channel``; what the accounts
+        gain or lose afterwards from holding the position is the market component.
         """
         if buyer is seller:
             raise InvariantError(f"step {self.step}: account {buyer.id} trades with itself")
+        m = self.multiplier
         fee = self.fee_per_lot * qty if fees else 0.0
-        totals = self.totals
-        for acc, side, closes in ((buyer, 1, buyer_closes), (seller, -1, seller_closes)):
+        # one body for both sides (the busiest loop of a run: no helper calls inside)
+        for acc, buys, closes in ((buyer, True, buyer_closes), (seller, False, seller_closes)):
             cash0 = acc.cash
-            bv0 = acc.long * acc.long_basis - acc.short * acc.short_basis
+            lg, sh = acc.long, acc.short
+            bv0 = lg * acc.long_basis - sh * acc.short_basis
+            dl = ds = 0
             if closes:
-                self._close(acc, side, qty, price)
+                held = sh if buys else lg
+                if qty > held:
+                    raise InvariantError(
+                        f"step {self.step}: account {acc.id} {'buys' if buys else 'sells'} to "
+                        f"close {qty} lots but holds {held} {'short' if buys else 'long'}"
+                    )
+                if buys:
+                    pnl = qty * (acc.short_basis - price) * m
+                    acc.short = sh - qty
+                    ds = -qty
+                    if acc.short == 0:
+                        acc.short_basis = acc.short_open_avg = 0.0
+                else:
+                    pnl = qty * (price - acc.long_basis) * m
+                    acc.long = lg - qty
+                    dl = -qty
+                    if acc.long == 0:
+                        acc.long_basis = acc.long_open_avg = 0.0
+                acc.realized += pnl
+                acc.cash += pnl
+            elif buys:
+                n = lg + qty
+                acc.long_basis = (acc.long_basis * lg + price * qty) / n
+                acc.long_open_avg = (acc.long_open_avg * lg + price * qty) / n
+                acc.long = n
+                dl = qty
             else:
-                self._open(acc, side, qty, price)
+                n = sh + qty
+                acc.short_basis = (acc.short_basis * sh + price * qty) / n
+                acc.short_open_avg = (acc.short_open_avg * sh + price * qty) / n
+                acc.short = n
+                ds = qty
             if fee:
                 acc.cash -= fee
                 acc.fees += fee
                 self.fees_collected += fee
-            # the group totals move with the account (inlined _snap/_commit: the hot path)
-            dc = acc.cash - cash0
-            db = acc.long * acc.long_basis - acc.short * acc.short_basis - bv0
-            dl = qty if side > 0 and not closes else (-qty if side < 0 and closes else 0)
-            ds = qty if side < 0 and not closes else (-qty if side > 0 and closes else 0)
-            for g in acc.groups:
-                t = totals[g]
-                t.cash += dc
-                t.long += dl
-                t.short += ds
-                t.basis_value += db
+            # the group totals move with the account (inlined _snap/_commit)
+            t = acc.group
+            t.cash += acc.cash - cash0
+            t.long += dl
+            t.short += ds
+            t.basis_value += acc.long * acc.long_basis - acc.short * acc.short_basis - bv0
         # OI counts one side: Σ long grows when the buyer opens, shrinks when the seller closes.
         self.open_interest += (0 if buyer_closes else qty) - (qty if seller_closes else 0)
-        x = (ref_price - price) * qty * self.multiplier
+        x = (ref_price - price) * qty * m
         buyer.transfers[channel] += x
         seller.transfers[channel] -= x
         payer, payee = (seller.owner, buyer.owner) if x >= 0 else (buyer.owner, seller.owner)
         key = (channel, payer, payee)
         self.flows[key] = self.flows.get(key, 0.0) + abs(x)
-        self.turnover += abs(price) * qty * self.multiplier
+        self.turnover += abs(price) * qty * m
         self.volume += qty
 
     def net_locks(self, acc: Account) -> int:
@@ -404,7 +409,6 @@ class ClearingHouse:
         """Daily settlement: move every account's floating P&L at ``settle`` into cash and
         re-base its positions at ``settle``."""
         m = self.multiplier
-        totals = self.totals
         for acc in self.accounts:
             lg, sh = acc.long, acc.short
             if lg or sh:
@@ -418,11 +422,9 @@ class ClearingHouse:
                     acc.long_basis = settle
                 if sh:
                     acc.short_basis = settle
-                db = (lg - sh) * settle - bv0
-                for g in acc.groups:
-                    t = totals[g]
-                    t.cash += vm
-                    t.basis_value += db
+                t = acc.group
+                t.cash += vm
+                t.basis_value += (lg - sh) * settle - bv0
 
     def issue_margin_calls(self, settle: float, rate: float) -> list[Account]:
         """After settlement: call every account with equity < maintenance × margin used."""
@@ -641,7 +643,7 @@ class ClearingHouse:
     def check_totals(self, mark: float, step: int) -> None:
         """The invariants from the running class totals alone (cheap: every day's end):
         open interest = Σ long = Σ short, and a zero ledger residual."""
-        owners = [t for g, t in self.totals.items() if g != "non_deliverable"]
+        owners = list(self.totals.values())
         sum_long = sum(t.long for t in owners)
         sum_short = sum(t.short for t in owners)
         if not (self.open_interest == sum_long == sum_short):
@@ -700,15 +702,18 @@ class ClearingHouse:
                     f"step {step}: account {a.id} ({a.owner}) cash {a.cash:.6f} does not "
                     f"reconcile with its bookings {book:.6f}"
                 )
-        fresh: dict[str, GroupTotals] = {g: GroupTotals() for g in self.totals}
+        fresh = {g: GroupTotals() for g in self.totals}
         for a in self.accounts:
-            for g in a.groups:
-                t = fresh[g]
-                t.cash += a.cash
-                t.deposits += a.deposits
-                t.long += a.long
-                t.short += a.short
-                t.basis_value += a.basis_value()
+            t = fresh[a.owner, a.deliverable]
+            if a.group is not self.totals[a.owner, a.deliverable]:
+                raise InvariantError(
+                    f"step {step}: account {a.id} ({a.owner}) counts in the wrong class totals"
+                )
+            t.cash += a.cash
+            t.deposits += a.deposits
+            t.long += a.long
+            t.short += a.short
+            t.basis_value += a.basis_value()
         for g, t in fresh.items():
             kept = self.totals[g]
             scale = 1e-9 * (abs(t.cash) + abs(t.basis_value) * self.multiplier + 1.0) + 1e-6
@@ -718,7 +723,8 @@ class ClearingHouse:
                 or (abs(kept.basis_value - t.basis_value) * self.multiplier > scale)
             ):
                 raise InvariantError(
-                    f"step {step}: running totals of group '{g}' drifted from its accounts "
+                    f"step {step}: running totals of {g[0]} accounts "
+                    f"{'with' if g[1] else 'without'} delivery rights drifted from them "
                     f"(lots {kept.long}/{kept.short} vs {t.long}/{t.short}, cash {kept.cash:.6f} "
                     f"vs {t.cash:.6f})"
                 )

@@ -9,6 +9,7 @@ market leaves unfilled is retried every step, and the client bears the loss.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -150,47 +151,81 @@ class Exchange:
         """Submit an order for ``acc``; ``price`` in ticks. ``effect`` says whether it opens or
         closes lots ("auto": close if enough opposite lots are free, else open). Opening orders
         need available ≥ the new lots' margin unless ``check_margin`` is off (broker orders)."""
-        effect_resolved, reason = self._admissible(acc, side, qty, effect)
-        if reason:
-            return OrderResult(0, "rejected", 0, qty if isinstance(qty, int) else 0, [], reason)
-        if effect_resolved == "open" and check_margin:
-            if self.after_deadline() and not acc.deliverable:
+        # the common well-formed order resolves its effect here; _admissible words the reasons
+        if (side == 1 or side == -1) and type(qty) is int and qty > 0 and not self.expired:
+            closable = (
+                acc.short - acc.pending_close_short
+                if side == BUY
+                else acc.long - acc.pending_close_long
+            )
+            if effect == "auto":
+                eff = "close" if closable >= qty else "open"
+            elif effect == "open" or (effect == "close" and qty <= closable):
+                eff = effect
+            else:
+                eff = ""
+        else:
+            eff = ""
+        if not eff:
+            eff, reason = self._admissible(acc, side, qty, effect)
+            if reason:
+                return OrderResult(0, "rejected", 0, qty if isinstance(qty, int) else 0, (), reason)
+        if eff == "open" and check_margin:
+            if self.step >= self.deadline_step and not acc.deliverable:
                 return OrderResult(
                     0,
                     "rejected",
                     0,
                     qty,
-                    [],
+                    (),
                     f"account {acc.id} has no delivery rights: no new positions "
                     "after the forced-close deadline",
                 )
-            px = self.contract.to_price(price) if price is not None else self.mark
+            # margin used + the new lots' margin against equity at the mark; the same
+            # arithmetic as margin_used() and equity(), inlined on the busiest path
+            m = self.contract.multiplier
+            rate = self._rate
+            lp = self.book.last_price
+            mark = self.settle_price if lp is None else self.contract.to_price(lp)
+            px = self.contract.to_price(price) if price is not None else mark
             need = (
-                self.clearing.margin_used(acc, self.settle_price, self.margin_rate)
-                + qty * abs(px) * self.contract.multiplier * self.margin_rate
+                self.clearing.margin_used(acc, self.settle_price, rate) + qty * abs(px) * m * rate
             )
-            if self.equity(acc) < need:
+            eq = (
+                acc.cash
+                + (acc.long * (mark - acc.long_basis) + acc.short * (acc.short_basis - mark)) * m
+            )
+            if eq < need:
                 return OrderResult(
                     0,
                     "rejected",
                     0,
                     qty,
-                    [],
-                    f"account {acc.id}: equity {self.equity(acc):.2f} below the "
+                    (),
+                    f"account {acc.id}: equity {eq:.2f} below the "
                     f"margin {need:.2f} this order would need",
                 )
-        self._claim(acc, side, effect_resolved, qty)
-        self.book.step = self.step
-        res = self.book.submit(acc.id, side, qty, price, kind, tag)
-        if not res.ok:
-            self._release(acc, side, effect_resolved, qty)
+        if eff == "close":
+            if side == BUY:
+                acc.pending_close_short += qty
+            else:
+                acc.pending_close_long += qty
+        book = self.book
+        book.step = self.step
+        res = book.submit(acc.id, side, qty, price, kind, tag)
+        if res.status == "rejected":
+            self._release(acc, side, eff, qty)
             return res
-        self._effect[res.order_id] = (acc.id, effect_resolved)
+        oid = res.order_id
+        self._effect[oid] = (acc.id, eff)
         for o in res.stp_cancelled:
             self._on_gone(o.id, o.side, o.qty)
-        self._book_trades(res.trades, frozenset((res.order_id,)))
-        if self.book.order(res.order_id) is None:  # did not rest: release what is unfilled
-            self._on_gone(res.order_id, side, res.remaining)
+        if res.trades:
+            self._book_trades(res.trades, (oid,))
+        if res.remaining == 0:
+            del self._effect[oid]
+        elif oid not in book.resting:  # did not rest: release what is unfilled
+            self._on_gone(oid, side, res.remaining)
         return res
 
     def _admissible(self, acc: Account, side: int, qty: int, effect: Effect) -> tuple[str, str]:
@@ -265,45 +300,51 @@ class Exchange:
             return "harvest_forced_close"
         return "ordinary"
 
-    def _book_trades(self, trades: list[Trade], working: frozenset[int]) -> None:
-        """Book trades; then forget resting orders they filled completely (``working`` are the
-        incoming orders, which their caller settles)."""
+    def _book_trades(self, trades: list[Trade], working: Collection[int]) -> None:
+        """Book trades with the clearing house and the step's statistics; then forget resting
+        orders they filled completely (``working`` are the incoming orders, which their caller
+        settles)."""
+        accs = self.clearing.accounts
+        effect = self._effect
+        apply_fill = self.clearing.apply_fill
+        tick_size = self.contract.tick_size
+        harvest_start, deadline = self.harvest_start_step, self.deadline_step
+        st = self.stats
         for t in trades:
-            self._book_trade(t)
+            step, tick, qty, aggressor, b, s, b_order, s_order, b_tag, s_tag = t
+            buyer, seller = accs[b], accs[s]
+            b_close = effect[b_order][1] == "close"
+            s_close = effect[s_order][1] == "close"
+            price = tick * tick_size  # Contract.to_price, inlined
+            if b_close:
+                buyer.pending_close_short -= qty
+            if s_close:
+                seller.pending_close_long -= qty
+            if b_tag == "ordinary" and s_tag == "ordinary":  # most fills: the window decides
+                channel = "harvest_forced_close" if harvest_start <= step < deadline else "ordinary"
+            else:
+                channel = self._channel(t)
+            apply_fill(buyer, seller, qty, price, b_close, s_close, self.ref_price, channel)
+            if self._deadline_swept:  # a fill after the deadline: is someone newly exposed?
+                for acc in (buyer, seller):
+                    if not acc.deliverable and acc.lots:
+                        self._force(acc)
+            st.volume += qty
+            st.value += price * qty
+            if aggressor == BUY:
+                st.buy_volume += qty
+            if b_tag != "ordinary" or s_tag != "ordinary":
+                self._tagged_fill(t, buyer, seller, price)
+            self.trades_today.append(t)
+        resting = self.book.resting
         for t in trades:
             for oid in (t.buy_order, t.sell_order):
-                if oid not in working and self.book.order(oid) is None:
-                    self._effect.pop(oid, None)
+                if oid not in working and oid not in resting:
+                    effect.pop(oid, None)
 
-    def _book_trade(self, t: Trade) -> None:
-        accs = self.clearing.accounts
-        buyer, seller = accs[t.buyer], accs[t.seller]
-        b_eff = self._effect[t.buy_order][1]
-        s_eff = self._effect[t.sell_order][1]
-        price = self.contract.to_price(t.price)
-        if b_eff == "close":
-            buyer.pending_close_short -= t.qty
-        if s_eff == "close":
-            seller.pending_close_long -= t.qty
-        self.clearing.apply_fill(
-            buyer,
-            seller,
-            t.qty,
-            price,
-            b_eff == "close",
-            s_eff == "close",
-            self.ref_price,
-            self._channel(t),
-        )
-        if self._deadline_swept:  # a fill after the deadline: is someone newly exposed?
-            for acc in (buyer, seller):
-                if not acc.deliverable and acc.lots:
-                    self._force(acc)
+    def _tagged_fill(self, t: Trade, buyer: Account, seller: Account, price: float) -> None:
+        """Statistics and penalties of a fill with a broker order on one side."""
         st = self.stats
-        st.volume += t.qty
-        st.value += price * t.qty
-        if t.aggressor == BUY:
-            st.buy_volume += t.qty
         if "forced_close" in (t.buy_tag, t.sell_tag):
             st.forced_volume += t.qty
             st.forced_value += price * t.qty
@@ -315,7 +356,6 @@ class Exchange:
                     self.clearing.pay_penalty(
                         acc, abs(price) * t.qty * self.contract.multiplier, price
                     )
-        self.trades_today.append(t)
 
     # -- the day's cycle ------------------------------------------------------------------------
     def begin_step(self, step: int, ref_price: float, work_broker: bool = True) -> None:
@@ -345,7 +385,7 @@ class Exchange:
             self.book.reset_vwap()
         if step >= cal.deadline_step and not self._deadline_swept:
             # once: every account without delivery rights loses its resting orders, and those
-            # holding lots are queued for forced close; later fills are caught in _book_trade
+            # holding lots are queued for forced close; later fills are caught in _book_trades
             self._deadline_swept = True
             for acc in self.clearing.accounts:
                 if not acc.deliverable:
