@@ -54,35 +54,25 @@ class Trade(NamedTuple):
     sell_tag: str
 
 
-# builds a Trade without the named tuple's Python-level __new__ (a third of a fill's cost)
-_new_trade = tuple.__new__
+# builds a Trade or an OrderResult without the named tuple's Python-level __new__, which cost
+# a third of a fill and a sixth of a resting order
+_new_tuple = tuple.__new__
 
 
-class OrderResult:
+class OrderResult(NamedTuple):
     """What became of an order: status, lots filled and remaining, its trades, and why it was
-    rejected (``reason``) or which own resting orders self-trade prevention cancelled."""
+    rejected (``reason``) or which own resting orders self-trade prevention cancelled.
 
-    __slots__ = ("order_id", "status", "filled", "remaining", "trades", "reason", "stp_cancelled")
+    Immutable. An order that met nothing shares the empty tuple for ``trades`` and
+    ``stp_cancelled``: most orders rest untouched."""
 
-    def __init__(
-        self,
-        order_id: int,
-        status: Literal["rested", "filled", "partial", "cancelled", "rejected"],
-        filled: int = 0,
-        remaining: int = 0,
-        trades: list[Trade] | tuple[()] = (),
-        reason: str = "",
-        stp_cancelled: list[Order] | tuple[()] = (),
-    ):
-        # an order that met nothing shares the empty tuple: most orders rest untouched, and two
-        # fresh lists per order were a tenth of the book's time
-        self.order_id = order_id
-        self.status = status
-        self.filled = filled
-        self.remaining = remaining
-        self.trades = trades
-        self.reason = reason
-        self.stp_cancelled = stp_cancelled
+    order_id: int
+    status: Literal["rested", "filled", "partial", "cancelled", "rejected"]
+    filled: int = 0
+    remaining: int = 0
+    trades: list[Trade] | tuple[()] = ()
+    reason: str = ""
+    stp_cancelled: list[Order] | tuple[()] = ()
 
     @property
     def ok(self) -> bool:
@@ -142,7 +132,7 @@ class OrderBook:
         return self._best(SELL)
 
     def mid(self) -> float | None:
-        b, a = self.best_bid, self.best_ask
+        b, a = self._best(BUY), self._best(SELL)
         if b is None or a is None:
             return None
         return (a + b) / 2
@@ -249,10 +239,10 @@ class OrderBook:
                 left, trades, stp, stopped = self._match(account, side, oid, tag, qty, limit)
         filled = qty - left
         if left == 0:
-            return OrderResult(oid, "filled", filled, 0, trades, "", stp)
+            return _new_tuple(OrderResult, (oid, "filled", filled, 0, trades, "", stp))
         if kind != "limit" or stopped:
             status = "cancelled" if filled == 0 else "partial"
-            return OrderResult(oid, status, filled, left, trades, "", stp)
+            return _new_tuple(OrderResult, (oid, status, filled, left, trades, "", stp))
         # rest the remainder (inlined: this is the book's hottest path). An Order object
         # exists only for what rests: market and IOC orders never need one.
         order = Order(oid, account, side, price, left, kind, tag, self.step)
@@ -272,7 +262,7 @@ class OrderBook:
         else:
             mine.add(oid)
         status = "rested" if filled == 0 else "partial"
-        return OrderResult(oid, status, filled, left, trades, "", stp)
+        return _new_tuple(OrderResult, (oid, status, filled, left, trades, "", stp))
 
     def _reason(self, side, qty, price, kind) -> str:
         if side not in (BUY, SELL):
@@ -316,12 +306,14 @@ class OrderBook:
             if limit is not None and (best > limit if buying else best < limit):
                 break
             queue = levels[best]
+            took = 0  # lots taken at this level (its volume is updated once, after the pass)
             while queue and qty > 0:
                 resting = queue[0]
                 if not resting.alive:
                     queue.popleft()
                     continue
-                if resting.account == account:
+                r_acc = resting.account
+                if r_acc == account:
                     if self.stp == "cancel_incoming":
                         stopped = True
                         break
@@ -330,7 +322,7 @@ class OrderBook:
                     stp.append(
                         Order(
                             resting.id,
-                            resting.account,
+                            r_acc,
                             resting.side,
                             resting.price,
                             resting.qty,
@@ -340,62 +332,44 @@ class OrderBook:
                             False,
                         )
                     )
-                    self._kill(resting)
+                    self._kill(resting)  # cannot empty the level while `took` lots count in it
                     queue.popleft()
                     continue
                 rq = resting.qty
                 q = qty if qty < rq else rq
                 qty -= q
-                volume[best] -= q
+                took += q
+                r_id = resting.id
                 if buying:
                     trades.append(
-                        _new_trade(
-                            Trade,
-                            (
-                                step,
-                                best,
-                                q,
-                                BUY,
-                                account,
-                                resting.account,
-                                oid,
-                                resting.id,
-                                tag,
-                                resting.tag,
-                            ),
+                        _new_tuple(
+                            Trade, (step, best, q, BUY, account, r_acc, oid, r_id, tag, resting.tag)
                         )
                     )
                 else:
                     trades.append(
-                        _new_trade(
+                        _new_tuple(
                             Trade,
-                            (
-                                step,
-                                best,
-                                q,
-                                SELL,
-                                resting.account,
-                                account,
-                                resting.id,
-                                oid,
-                                resting.tag,
-                                tag,
-                            ),
+                            (step, best, q, SELL, r_acc, account, r_id, oid, resting.tag, tag),
                         )
                     )
-                filled += q
-                pq += best * q
                 if q == rq:
                     resting.qty = 0
                     resting.alive = False
-                    del orders[resting.id]
-                    by_account[resting.account].discard(resting.id)
+                    del orders[r_id]
+                    by_account[r_acc].discard(r_id)
                     queue.popleft()
                 else:
                     resting.qty = rq - q
-            if volume.get(best, 0) <= 0:
-                levels.pop(best, None)
-                volume.pop(best, None)
+            if took:
+                filled += took
+                pq += best * took
+                rest = volume[best] - took
+                if rest <= 0:
+                    del levels[best]
+                    del volume[best]
+                else:
+                    volume[best] = rest
             if stopped:
                 break
         if filled:
@@ -408,13 +382,16 @@ class OrderBook:
     def _kill(self, order: Order) -> None:
         """Remove a live resting order from the books (its queue entry is dropped lazily)."""
         order.alive = False
-        del self.resting[order.id]
-        self._by_account[order.account].discard(order.id)
-        vol = self._volume[order.side]
-        vol[order.price] -= order.qty
-        if vol[order.price] <= 0:
-            del vol[order.price]
-            del self._levels[order.side][order.price]
+        oid, side, price = order.id, order.side, order.price
+        del self.resting[oid]
+        self._by_account[order.account].discard(oid)
+        vol = self._volume[side]
+        left = vol[price] - order.qty
+        if left <= 0:
+            del vol[price]
+            del self._levels[side][price]
+        else:
+            vol[price] = left
 
     # -- call auction for a batch of market orders -------------------------------------------
     def auction(
@@ -457,6 +434,7 @@ class OrderBook:
                 need -= q
                 price = p
         trades: list[Trade] = []
+        k = 0  # cursor: long_side orders before it are filled (lots only ever go down)
         # 2. the imbalance fills against the book, in price-time order, at the clearing price
         for p, q in plan:
             queue = self._levels[book_side][p]
@@ -465,9 +443,11 @@ class OrderBook:
                 if not resting.alive:
                     queue.popleft()
                     continue
-                i = next((i for i in long_side if left[i] > 0), None)
-                if i is None:
+                while k < len(long_side) and left[long_side[k]] == 0:
+                    k += 1
+                if k == len(long_side):
                     break
+                i = long_side[k]
                 acc, side, _, tag = orders[i]
                 if resting.account == acc:  # self-trade prevention: cancel the resting order
                     self._kill(resting)
@@ -490,11 +470,17 @@ class OrderBook:
         # 3. what is left on the long side crosses the other side's orders, same price
         for j in short_side:
             while left[j] > 0:
-                i = next(
-                    (i for i in long_side if left[i] > 0 and orders[i][0] != orders[j][0]), None
-                )
-                if i is None:
+                while k < len(long_side) and left[long_side[k]] == 0:
+                    k += 1
+                # the first order with lots left, skipping j's own account
+                c = k
+                while c < len(long_side) and (
+                    left[long_side[c]] == 0 or orders[long_side[c]][0] == orders[j][0]
+                ):
+                    c += 1
+                if c == len(long_side):
                     break
+                i = long_side[c]
                 x = min(left[i], left[j])
                 b, s_ = (i, j) if orders[i][1] == BUY else (j, i)
                 trades.append(

@@ -142,7 +142,9 @@ class Account:
 
     def equity(self, mark: float, multiplier: float) -> float:
         """Cash + floating P&L at ``mark`` (money)."""
-        return self.cash + self.floating(mark, multiplier)
+        return self.cash + floating_pnl(
+            self.long, self.long_basis, self.short, self.short_basis, mark, multiplier
+        )
 
     def pnl(self, mark: float, multiplier: float) -> float:
         return self.equity(mark, multiplier) - self.deposits

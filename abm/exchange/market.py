@@ -181,8 +181,7 @@ class Exchange:
                     f"account {acc.id} has no delivery rights: no new positions "
                     "after the forced-close deadline",
                 )
-            # margin used + the new lots' margin against equity at the mark; the same
-            # arithmetic as margin_used() and equity(), inlined on the busiest path
+            # margin used + the new lots' margin against equity at the mark
             m = self.contract.multiplier
             rate = self._rate
             lp = self.book.last_price
@@ -191,10 +190,7 @@ class Exchange:
             need = (
                 self.clearing.margin_used(acc, self.settle_price, rate) + qty * abs(px) * m * rate
             )
-            eq = (
-                acc.cash
-                + (acc.long * (mark - acc.long_basis) + acc.short * (acc.short_basis - mark)) * m
-            )
+            eq = acc.equity(mark, m)
             if eq < need:
                 return OrderResult(
                     0,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import hypothesis.strategies as st
-from hypothesis import settings
+from hypothesis import given, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from abm.exchange.book import BUY, SELL, OrderBook
@@ -223,3 +223,105 @@ TestBookAgainstReference = BookMachine.TestCase
 TestBookAgainstReference.settings = settings(
     max_examples=150, stateful_step_count=40, deadline=None
 )
+
+
+# -- the call auction used for forced closes ------------------------------------------------------
+
+
+def test_auction_crosses_forced_closes_and_sends_the_imbalance_to_the_book():
+    b = OrderBook()
+    b.submit(9, SELL, 3, 101)
+    b.submit(8, SELL, 5, 102)
+    # buys 6 + 1 against a sell of 2: the imbalance of 5 lifts 101 (3 lots) and 102 (2 lots)
+    ids, trades, left = b.auction([(1, BUY, 6, "fc"), (2, SELL, 2, "fc"), (3, BUY, 1, "fc")], 100)
+    assert left == [0, 0, 0]
+    assert {t.price for t in trades} == {102}  # one price: the last level the imbalance reached
+    assert [(t.buyer, t.seller, t.qty) for t in trades] == [
+        (1, 9, 3),
+        (1, 8, 2),
+        (1, 2, 1),
+        (3, 2, 1),
+    ]
+    assert b.volume_at(SELL, 102) == 3 and b.volume_at(SELL, 101) == 0
+    assert b.last_price == 102 and b.vwap_volume == 7
+
+
+def test_auction_that_balances_prints_at_the_reference_price():
+    b = OrderBook()
+    b.submit(9, SELL, 3, 101)
+    _, trades, left = b.auction([(1, BUY, 4, "fc"), (2, SELL, 4, "fc")], 99)
+    assert left == [0, 0] and [(t.price, t.qty) for t in trades] == [(99, 4)]
+    assert b.volume_at(SELL, 101) == 3  # the book is untouched
+
+
+def reference_auction(book_levels, orders, ref):
+    """Lot by lot: expand every order into single lots and pair them in sequence."""
+    buys = sum(q for _, s, q in orders if s == BUY)
+    sells = sum(q for _, s, q in orders if s == SELL)
+    excess = SELL if sells > buys else BUY
+    long_lots = [i for i, (_, s, q) in enumerate(orders) if s == excess for _ in range(q)]
+    short_lots = [j for j, (_, s, q) in enumerate(orders) if s == -excess for _ in range(q)]
+    imbalance = len(long_lots) - len(short_lots)
+    book_lots = [  # (level, resting account) per lot, best level first, time order within
+        (p, acct) for p, queue in book_levels for acct, q in queue for _ in range(q)
+    ][:imbalance]
+    price = book_lots[-1][0] if book_lots else ref
+    fills = {}  # (incoming order, counterparty) -> lots
+    for (_, acct), i in zip(book_lots, long_lots, strict=False):
+        fills[i, ("book", acct)] = fills.get((i, ("book", acct)), 0) + 1
+    rest = long_lots[len(book_lots) :]
+    left = [q for _, _, q in orders]
+    for i in long_lots[: len(book_lots)]:
+        left[i] -= 1
+    for j in short_lots:
+        k = next((n for n, i in enumerate(rest) if orders[i][0] != orders[j][0]), None)
+        if k is None:
+            continue
+        i = rest.pop(k)
+        left[i] -= 1
+        left[j] -= 1
+        fills[i, j] = fills.get((i, j), 0) + 1
+    return price, fills, left
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    orders=st.lists(
+        st.tuples(st.integers(0, 4), st.sampled_from([BUY, SELL]), st.integers(1, 6)),
+        min_size=1,
+        max_size=12,
+    ),
+    asks=st.lists(st.tuples(st.integers(101, 104), st.integers(10, 12), st.integers(1, 5))),
+    bids=st.lists(st.tuples(st.integers(96, 99), st.integers(10, 12), st.integers(1, 5))),
+)
+def test_auction_matches_a_lot_by_lot_reference(orders, asks, bids):
+    b = OrderBook()
+    for side, quotes in ((SELL, asks), (BUY, bids)):
+        for p, acct, q in quotes:
+            b.submit(acct, side, q, p)
+    excess = (
+        SELL
+        if sum(q for _, s, q in orders if s == SELL) > sum(q for _, s, q in orders if s == BUY)
+        else BUY
+    )
+    book_side = -excess
+    levels = [
+        (p, [(o.account, o.qty) for o in b.open_orders() if o.side == book_side and o.price == p])
+        for p, _ in b.depth(book_side, 100)
+    ]
+    price, fills, left = reference_auction(levels, orders, 100)
+    ids, trades, got_left = b.auction([(a, s, q, "fc") for a, s, q in orders], 100)
+    assert got_left == left
+    assert {t.price for t in trades} <= {price}
+    got = {}
+    for t in trades:
+        i = ids.index(t.buy_order if excess == BUY else t.sell_order)
+        other = t.sell_order if excess == BUY else t.buy_order
+        key = (
+            (i, ids.index(other))
+            if other in ids
+            else (i, ("book", t.seller if excess == BUY else t.buyer))
+        )
+        got[key] = got.get(key, 0) + t.qty
+        assert t.buyer != t.seller
+    assert got == fills
