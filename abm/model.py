@@ -47,7 +47,7 @@ class MarketModel(mesa.Model):
                 "lower spot.volatility or allow negative prices"
             )
         self.step_index = 0
-        self.fair = fair_value(self.spot_path[0], cfg.spot.carry_rate, cal.trading_days)
+        self.fair = fair_value(float(self.spot_path[0]), cfg.spot.carry_rate, cal.trading_days)
         self.exchange = build_exchange(cfg, self.fair)
         ex = self.exchange
         self.owner_of: dict[int, TraderAgent] = {}
@@ -128,14 +128,16 @@ class MarketModel(mesa.Model):
             int(max(c, o + 1)) if v and window > 0 else None
             for c, o, v in zip(close_draw, open_step, voluntary, strict=True)
         ]
+        # .tolist() gives Python floats and ints: numpy scalars would make every later
+        # booking on these accounts numpy scalar arithmetic (same values, several times slower)
         agents = RetailTrader.create_agents(
             self,
             n,
-            deposit=list(deposit),
-            direction=list(direction.astype(int)),
-            leverage=list(leverage),
-            trend=list(trend),
-            open_step=list(open_step.astype(int)),
+            deposit=deposit.tolist(),
+            direction=direction.tolist(),
+            leverage=leverage.tolist(),
+            trend=trend.tolist(),
+            open_step=open_step.tolist(),
             close_step=close_step,
         )
         traders = agents.to_list()

@@ -220,3 +220,29 @@ def test_hedger_estimating_ndnp_still_harvests_the_crowd():
     assert guess["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(
         known["transfer_retail_to_hedger_harvest_forced_close"], rel=0.3
     )
+
+
+def test_agent_and_account_state_holds_python_numbers_not_numpy_scalars():
+    # numpy scalars compute the same values but make every booking several times slower; the
+    # retail crowd is drawn with numpy, so this guards the hand-over to the agents
+    m = MarketModel(small(**{"commercials.open_interest": 100}))
+    m.run()
+    leaks = [
+        (a.owner, k)
+        for a in m.exchange.clearing.accounts
+        for k in a.__slots__
+        if isinstance(getattr(a, k), np.generic)
+    ]
+    leaks += [
+        (a.owner, f"transfers.{k}")
+        for a in m.exchange.clearing.accounts
+        for k, v in a.transfers.items()
+        if isinstance(v, np.generic)
+    ]
+    leaks += [
+        (type(ag).__name__, k)
+        for ag in m.agents
+        for k, v in vars(ag).items()
+        if isinstance(v, np.generic)
+    ]
+    assert leaks == []

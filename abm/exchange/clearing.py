@@ -280,7 +280,7 @@ class ClearingHouse:
         acc = Account(len(self.accounts), owner, deliverable, group=group)
         self.accounts.append(acc)
         snap = self._snap(acc)
-        acc.deposits = acc.cash = deposit
+        acc.deposits = acc.cash = float(deposit)  # a numpy scalar would slow every booking
         self._commit(acc, snap)
         return acc
 
@@ -288,6 +288,7 @@ class ClearingHouse:
         """Top-up (money) from outside the system."""
         if amount <= 0 or not math.isfinite(amount):
             raise ValueError(f"amount = {amount}: a deposit must be a finite amount > 0")
+        amount = float(amount)
         snap = self._snap(account)
         account.deposits += amount
         account.cash += amount
