@@ -246,3 +246,24 @@ def test_agent_and_account_state_holds_python_numbers_not_numpy_scalars():
         if isinstance(v, np.generic)
     ]
     assert leaks == []
+
+
+def test_run_leaves_the_garbage_collector_as_it_found_it():
+    # run() freezes the model's objects for speed; a finished (or failed) run must unfreeze
+    # them, or every model of a sweep would stay in memory
+    import gc
+    import weakref
+
+    m = MarketModel(small())
+    m.run()
+    assert gc.get_freeze_count() == 0
+    ref = weakref.ref(m)
+    del m
+    gc.collect()
+    assert ref() is None
+
+    broken = MarketModel(small())
+    broken.step = lambda: (_ for _ in ()).throw(RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        broken.run()
+    assert gc.get_freeze_count() == 0

@@ -38,6 +38,7 @@ class RetailTrader(TraderAgent):
         self.open_step = open_step
         self.close_step = close_step  # None: waits for the forced close
         self.state = "waiting"  # waiting → holding → closing → done
+        self.round_trip_lots = max(1, self.cfg.lots_max // 2)  # largest noise/trend order
         self.n_rejected = 0
 
     # -- sizes ----------------------------------------------------------------------------------
@@ -143,12 +144,12 @@ class RetailTrader(TraderAgent):
         if not cfg.noise_trading:
             return
         if self.trend:
-            ret = self.model.recent_return(cfg.trend_lookback_steps)
+            ret = self.model.trend_signal  # recent_return(trend_lookback_steps)
             add = (ret * self.direction > 0) if ret != 0 else u[1] < 0.5
         else:
             add = u[1] < 0.5
         my_side = BUY if self.direction > 0 else SELL
-        qty = 1 + int(u[2] * max(1, cfg.lots_max // 2))
+        qty = 1 + int(u[2] * self.round_trip_lots)
         if add:
             self._order(my_side, qty, "open", u[3], u[4])
         else:

@@ -182,11 +182,12 @@ class Exchange:
                     "after the forced-close deadline",
                 )
             # margin used + the new lots' margin against equity at the mark
-            m = self.contract.multiplier
+            m, tick_size = self.contract.multiplier, self.contract.tick_size
             rate = self._rate
             lp = self.book.last_price
-            mark = self.settle_price if lp is None else self.contract.to_price(lp)
-            px = self.contract.to_price(price) if price is not None else mark
+            # ticks to prices as Contract.to_price does (inlined: every order passes here)
+            mark = self.settle_price if lp is None else lp * tick_size
+            px = price * tick_size if price is not None else mark
             need = (
                 self.clearing.margin_used(acc, self.settle_price, rate) + qty * abs(px) * m * rate
             )
@@ -305,7 +306,9 @@ class Exchange:
         apply_fill = self.clearing.apply_fill
         tick_size = self.contract.tick_size
         harvest_start, deadline = self.harvest_start_step, self.deadline_step
+        ref_price, after_deadline = self.ref_price, self._deadline_swept
         st = self.stats
+        record = self.trades_today.append
         for t in trades:
             step, tick, qty, aggressor, b, s, b_order, s_order, b_tag, s_tag = t
             buyer, seller = accs[b], accs[s]
@@ -320,8 +323,8 @@ class Exchange:
                 channel = "harvest_forced_close" if harvest_start <= step < deadline else "ordinary"
             else:
                 channel = self._channel(t)
-            apply_fill(buyer, seller, qty, price, b_close, s_close, self.ref_price, channel)
-            if self._deadline_swept:  # a fill after the deadline: is someone newly exposed?
+            apply_fill(buyer, seller, qty, price, b_close, s_close, ref_price, channel)
+            if after_deadline:  # a fill after the deadline: is someone newly exposed?
                 for acc in (buyer, seller):
                     if not acc.deliverable and acc.lots:
                         self._force(acc)
@@ -331,7 +334,7 @@ class Exchange:
                 st.buy_volume += qty
             if b_tag != "ordinary" or s_tag != "ordinary":
                 self._tagged_fill(t, buyer, seller, price)
-            self.trades_today.append(t)
+            record(t)
         resting = self.book.resting
         for t in trades:
             for oid in (t.buy_order, t.sell_order):
