@@ -381,7 +381,11 @@ def bench(
         typer.echo(json.dumps(res, indent=2))
         return
     if "book" in res:
-        typer.echo(f"order book: {res['book']['events_per_second']:,.0f} events/s")
+        bk = res["book"]
+        typer.echo(
+            f"order book: {bk['events_per_second']:,.0f} events/s (median of {bk['repeat']}; "
+            f"best {bk['events_per_second_best']:,.0f}, worst {bk['events_per_second_worst']:,.0f})"
+        )
     if "default" in res:
         d = res["default"]
         typer.echo(
