@@ -267,3 +267,26 @@ def test_run_leaves_the_garbage_collector_as_it_found_it():
     with pytest.raises(RuntimeError, match="boom"):
         broken.run()
     assert gc.get_freeze_count() == 0
+
+
+def test_series_collector_records_what_mesas_datacollector_records(monkeypatch):
+    import mesa
+
+    import abm.model
+
+    cfg = small(**{"output.collect_agents": True})
+    ours = MarketModel(cfg)
+    ours.run()
+    monkeypatch.setattr(abm.model, "SeriesCollector", mesa.DataCollector)
+    ref = MarketModel(cfg)
+    ref.run()
+    assert type(ref.datacollector) is mesa.DataCollector
+    pd.testing.assert_frame_equal(
+        ours.datacollector.get_model_vars_dataframe(),
+        ref.datacollector.get_model_vars_dataframe(),
+    )
+    pd.testing.assert_frame_equal(
+        ours.datacollector.get_agent_vars_dataframe(),
+        ref.datacollector.get_agent_vars_dataframe(),
+    )
+    assert len(ours.datacollector.get_model_vars_dataframe()) == ours.n_steps
