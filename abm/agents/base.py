@@ -48,12 +48,11 @@ class TraderAgent(mesa.Agent):
     def best_other(self, side: int, levels: int = 50) -> int | None:
         """Best price on ``side`` among other accounts' orders (tick), or None."""
         book = self.exchange.book
+        resting = book.resting
         mine: dict[int, int] = {}
         for (s, price), ids in getattr(self, "_quotes", {}).items():
             if s == side:
-                mine[price] = mine.get(price, 0) + sum(
-                    book.order(i).qty for i in ids if book.order(i) is not None
-                )
+                mine[price] = mine.get(price, 0) + sum(resting[i].qty for i in ids if i in resting)
         for price, lots in book.depth(side, levels):
             if lots > mine.get(price, 0):
                 return price
@@ -67,7 +66,7 @@ class TraderAgent(mesa.Agent):
         one is topped up, the rest are cancelled or placed. Requoting everything every step
         would cost a cancel and a submit per level per step and throw away time priority."""
         ex = self.exchange
-        book = ex.book
+        resting = ex.book.resting
         quotes: dict[tuple[int, int], list[int]] = getattr(self, "_quotes", {})
         want: dict[tuple[int, int], int] = {}
         for side, price, lots in wanted:
@@ -75,7 +74,7 @@ class TraderAgent(mesa.Agent):
                 want[(side, price)] = want.get((side, price), 0) + lots
         kept: dict[tuple[int, int], list[int]] = {}
         for key, ids in quotes.items():
-            live = [i for i in ids if book.order(i) is not None]
+            live = [i for i in ids if i in resting]
             if key in want:
                 kept[key] = live
             else:
@@ -83,8 +82,8 @@ class TraderAgent(mesa.Agent):
                     ex.cancel(i)
         for key, lots in want.items():
             # an earlier placement may have crossed (self-trade prevention) one of these
-            ids = [i for i in kept.get(key, []) if book.order(i) is not None]
-            have = sum(book.order(i).qty for i in ids)
+            ids = [i for i in kept.get(key, ()) if i in resting]
+            have = sum(resting[i].qty for i in ids)
             if have > lots:  # shrink: start the level afresh
                 for i in ids:
                     ex.cancel(i)
