@@ -18,7 +18,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test lint setup clean figures results app chromium
+.PHONY: run test lint setup clean figures results app bench chromium
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -58,6 +58,10 @@ results: $(STAMP)
 
 app: $(STAMP)
 	$(VENV)/bin/abm app
+
+# speed figures for BENCHMARKS.md: book, default scenario, scaling to 100,000 traders, sweep
+bench: $(STAMP)
+	MPLBACKEND=Agg $(VENV)/bin/abm bench --out results/benchmarks
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
