@@ -248,3 +248,22 @@ def test_class_totals_check_catches_what_the_full_check_does():
     ch.open_interest += 1
     with pytest.raises(InvariantError, match="step 5: open interest 3"):
         ch.check_totals(103.0, step=5)
+
+
+def test_class_and_non_deliverable_totals_sum_over_mixed_delivery_rights():
+    # a class may hold accounts with and without delivery rights: its totals are the sum of
+    # both running groups, and the non-deliverable side counts only the accounts without
+    ch = house()
+    r = ch.open_account("retail", False, 1000)
+    mm_d = ch.open_account("market_maker", True, 500)
+    mm_n = ch.open_account("market_maker", False, 300)
+    ch.apply_fill(r, mm_d, 3, 100.0, False, False, 100.0, "ordinary")  # retail +3, mm_d -3
+    ch.apply_fill(mm_n, r, 1, 101.0, False, False, 100.0, "ordinary")  # mm_n +1, retail short 1
+    mm = ch.group("market_maker")
+    assert (mm.long, mm.short, mm.deposits) == (1, 3, 800.0)
+    # cash: 800 less fees 3 × 2 (mm_d) and 1 × 2 (mm_n)
+    assert mm.cash == 792.0
+    nd = ch.group("non_deliverable")
+    assert nd.net == (3 - 1) + 1 == ch.ndnp
+    assert ch.group("arbitrageur").long == 0  # a class with no accounts is empty, not an error
+    ch.check_invariants(100.0, step=1)
