@@ -129,6 +129,11 @@ def bench_scenario(
     }
 
 
+def loglog_slope(xs, ys) -> float:
+    """Least-squares slope of log(ys) on log(xs): 1 means cost proportional to size."""
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
 def bench_scaling(
     sizes=(1_000, 10_000, 100_000), steps=(25, 50, 100, 200), repeat: int = 1
 ) -> dict[str, Any]:
@@ -148,20 +153,17 @@ def bench_scaling(
         for s in steps
     ]
 
-    def slope(xs, ys):
-        return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
-
     return {
         "retail_traders": [
             {"n": n, "wall_seconds": r["wall_seconds_median"], "peak_rss_mb": r["peak_rss_mb"]}
             for n, r in zip(sizes, by_n, strict=True)
         ],
-        "slope_traders": slope(sizes, [r["wall_seconds_median"] for r in by_n]),
+        "slope_traders": loglog_slope(sizes, [r["wall_seconds_median"] for r in by_n]),
         "steps_per_day": [
             {"steps": s, "wall_seconds": r["wall_seconds_median"]}
             for s, r in zip(steps, by_steps, strict=True)
         ],
-        "slope_steps": slope(steps, [r["wall_seconds_median"] for r in by_steps]),
+        "slope_steps": loglog_slope(steps, [r["wall_seconds_median"] for r in by_steps]),
     }
 
 

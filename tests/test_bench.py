@@ -1,0 +1,58 @@
+"""The benchmark harness (``abm bench``): what it measures, not how fast. Speed itself is never
+asserted in the suite; BENCHMARKS.md records it."""
+
+from __future__ import annotations
+
+import pytest
+
+from abm.bench import bench_book, bench_scenario, book_stream, loglog_slope, plot_scaling
+
+
+def test_book_stream_is_fixed_and_has_the_stated_mix():
+    a, b = book_stream(20_000), book_stream(20_000)
+    assert a == b  # the same events every time: runs on different days compare
+    assert book_stream(20_000, seed=1) != a
+    kinds = [e[0] for e in a]
+    # 60 % limit, 25 % cancel, 15 % market: binomial sd at n = 20,000 is under 0.4 points
+    assert abs(kinds.count(0) / len(a) - 0.60) < 0.015
+    assert abs(kinds.count(1) / len(a) - 0.25) < 0.015
+    assert abs(kinds.count(2) / len(a) - 0.15) < 0.015
+    assert {e[4] for e in a} == set(range(50))  # 50 accounts
+
+
+def test_book_benchmark_reports_median_and_spread():
+    r = bench_book(5_000, repeat=3)
+    assert r["events"] == 5_000 and r["repeat"] == 3
+    assert r["events_per_second_worst"] <= r["events_per_second"] <= r["events_per_second_best"]
+    assert r["events_per_second"] == pytest.approx(5_000 / r["seconds_median"])
+
+
+def test_loglog_slope_recovers_the_power():
+    xs = [1_000, 10_000, 100_000]
+    assert loglog_slope(xs, [3e-4 * x for x in xs]) == pytest.approx(1.0)
+    assert loglog_slope(xs, [2.0 * x**2 for x in xs]) == pytest.approx(2.0)
+    assert loglog_slope(xs, [5.0, 5.0, 5.0]) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_scenario_benchmark_runs_in_a_fresh_process_and_balances_the_ledger():
+    r = bench_scenario(
+        "small",
+        {"calendar.trading_days": 6, "calendar.forced_close_lead_days": 2},
+        repeat=1,
+    )
+    assert r["wall_seconds_median"] > 0
+    assert abs(r["ledger_residual"]) < 1e-6
+    # the peak includes the interpreter and imports measured alone
+    assert r["peak_rss_mb"] > r["imports_rss_mb"] > 0
+    assert r["model_rss_mb"] == pytest.approx(r["peak_rss_mb"] - r["imports_rss_mb"])
+
+
+def test_scaling_plot_is_written(tmp_path):
+    scaling = {
+        "retail_traders": [{"n": n, "wall_seconds": n / 1000} for n in (1_000, 10_000)],
+        "slope_traders": 1.0,
+        "steps_per_day": [{"steps": s, "wall_seconds": s / 100} for s in (50, 100)],
+        "slope_steps": 1.0,
+    }
+    out = plot_scaling(scaling, tmp_path / "scaling.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
