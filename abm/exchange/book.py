@@ -1,10 +1,10 @@
 """A price-time priority limit order book on integer ticks (continuous double auction).
 
 A plain data structure: it knows nothing of accounts' money, agents or Mesa. Price levels are
-FIFO deques keyed by integer tick, with one heap per side to find the best level; cancelled
-orders are removed lazily (marked dead, skipped when they reach the front of their queue), so
-cancel is O(1). Self-trade prevention cancels the *resting* order by default, so an account's
-order never fills against its own and the book can never end crossed.
+FIFO queues keyed by integer tick, each carrying its live volume, with one heap per side to find
+the best level; cancelled orders are removed lazily (marked dead, skipped when they reach the
+front of their queue), so cancel is O(1). Self-trade prevention cancels the *resting* order by
+default, so an account's order never fills against its own and the book can never end crossed.
 """
 
 from __future__ import annotations
@@ -85,6 +85,13 @@ class OrderResult(NamedTuple):
         )
 
 
+class _Level(deque):
+    """One price level: its orders in time priority (a FIFO queue that may still hold
+    cancelled orders, skipped when they reach the front) and the live lots they carry."""
+
+    __slots__ = ("volume",)  # set by whoever creates the level (no __init__: levels churn)
+
+
 class OrderBook:
     """Continuous double auction with price-time priority.
 
@@ -97,8 +104,7 @@ class OrderBook:
         if stp not in ("cancel_resting", "cancel_incoming"):
             raise ValueError(f"stp = {stp!r}: allowed 'cancel_resting' or 'cancel_incoming'")
         self.stp = stp
-        self._levels: dict[int, dict[int, deque[Order]]] = {BUY: {}, SELL: {}}
-        self._volume: dict[int, dict[int, int]] = {BUY: {}, SELL: {}}
+        self._levels: dict[int, dict[int, _Level]] = {BUY: {}, SELL: {}}
         # bids stored negated so both heaps are min-heaps of "better first"
         self._heap: dict[int, list[int]] = {BUY: [], SELL: []}
         #: live resting orders by id; read it, never write it (the book keeps it in step)
@@ -139,12 +145,13 @@ class OrderBook:
 
     def depth(self, side: int, levels: int = 10) -> list[tuple[int, int]]:
         """Best ``levels`` price levels of a side as (tick, lots), best first."""
-        vol = self._volume[side]
-        prices = sorted(vol, reverse=(side == BUY))[:levels]
-        return [(p, vol[p]) for p in prices]
+        book = self._levels[side]
+        prices = sorted(book, reverse=(side == BUY))[:levels]
+        return [(p, book[p].volume) for p in prices]
 
     def volume_at(self, side: int, price: int) -> int:
-        return self._volume[side].get(price, 0)
+        level = self._levels[side].get(price)
+        return 0 if level is None else level.volume
 
     def order(self, order_id: int) -> Order | None:
         return self.resting.get(order_id)
@@ -249,12 +256,12 @@ class OrderBook:
         levels = self._levels[side]
         queue = levels.get(price)
         if queue is None:
-            levels[price] = deque((order,))
-            self._volume[side][price] = left
+            queue = levels[price] = _Level((order,))
+            queue.volume = left
             heapq.heappush(self._heap[side], -price if side == BUY else price)
         else:
             queue.append(order)
-            self._volume[side][price] += left
+            queue.volume += left
         self.resting[oid] = order
         mine = self._by_account.get(account)
         if mine is None:
@@ -284,7 +291,7 @@ class OrderBook:
         Returns the lots left, the trades, the own resting orders that self-trade prevention
         cancelled, and whether prevention stopped the incoming order (``cancel_incoming``)."""
         opp = -side
-        levels, volume, heap = self._levels[opp], self._volume[opp], self._heap[opp]
+        levels, heap = self._levels[opp], self._heap[opp]
         orders, by_account = self.resting, self._by_account
         trades: list[Trade] = []
         stp: list[Order] | tuple[()] = ()
@@ -364,12 +371,15 @@ class OrderBook:
             if took:
                 filled += took
                 pq += best * took
-                rest = volume[best] - took
+                rest = queue.volume - took
                 if rest <= 0:
                     del levels[best]
-                    del volume[best]
                 else:
-                    volume[best] = rest
+                    queue.volume = rest
+            elif not queue and best in levels:
+                # a listed level whose queue ran dry without a fill still counted live lots: the
+                # volume bookkeeping broke (matching would otherwise spin on it for ever)
+                raise RuntimeError(f"price level {best} lists {queue.volume} lots but no orders")
             if stopped:
                 break
         if filled:
@@ -385,13 +395,13 @@ class OrderBook:
         oid, side, price = order.id, order.side, order.price
         del self.resting[oid]
         self._by_account[order.account].discard(oid)
-        vol = self._volume[side]
-        left = vol[price] - order.qty
+        levels = self._levels[side]
+        level = levels[price]
+        left = level.volume - order.qty
         if left <= 0:
-            del vol[price]
-            del self._levels[side][price]
+            del levels[price]
         else:
-            vol[price] = left
+            level.volume = left
 
     # -- call auction for a batch of market orders -------------------------------------------
     def auction(
@@ -424,12 +434,12 @@ class OrderBook:
         price = ref
         need = imbalance
         plan: list[tuple[int, int]] = []  # (level price, lots) from the book
+        book = self._levels[book_side]
         if need:
-            prices = sorted(self._volume[book_side], reverse=(book_side == BUY))
-            for p in prices:
+            for p in sorted(book, reverse=(book_side == BUY)):
                 if need == 0:
                     break
-                q = min(need, self._volume[book_side][p])
+                q = min(need, book[p].volume)
                 plan.append((p, q))
                 need -= q
                 price = p
@@ -437,7 +447,7 @@ class OrderBook:
         k = 0  # cursor: long_side orders before it are filled (lots only ever go down)
         # 2. the imbalance fills against the book, in price-time order, at the clearing price
         for p, q in plan:
-            queue = self._levels[book_side][p]
+            queue = book[p]
             while q > 0 and queue:
                 resting = queue[0]
                 if not resting.alive:
@@ -458,15 +468,14 @@ class OrderBook:
                 left[i] -= x
                 q -= x
                 resting.qty -= x
-                self._volume[book_side][p] -= x
+                queue.volume -= x
                 if resting.qty == 0:
                     resting.alive = False
                     del self.resting[resting.id]
                     self._by_account[resting.account].discard(resting.id)
                     queue.popleft()
-            if self._volume[book_side].get(p, 1) <= 0:
-                self._levels[book_side].pop(p, None)
-                self._volume[book_side].pop(p, None)
+            if queue.volume <= 0:  # (self-trade prevention may have removed it already)
+                book.pop(p, None)
         # 3. what is left on the long side crosses the other side's orders, same price
         for j in short_side:
             while left[j] > 0:
@@ -538,6 +547,5 @@ class OrderBook:
         self._by_account.clear()
         for side in (BUY, SELL):
             self._levels[side].clear()
-            self._volume[side].clear()
             self._heap[side].clear()
         return gone

@@ -211,6 +211,14 @@ class BookMachine(RuleBasedStateMachine):
             assert [o.id for o in self.book.open_orders(acct)] == sorted(
                 o.id for o in self.ref.orders if o.account == acct
             )
+        for side in (BUY, SELL):  # every level's volume is the sum of its live orders
+            lots: dict[int, int] = {}
+            for o in self.ref.orders:
+                if o.side == side:
+                    lots[o.price] = lots.get(o.price, 0) + o.qty
+            want = sorted(lots.items(), reverse=(side == BUY))
+            assert self.book.depth(side, 100) == want
+            assert all(self.book.volume_at(side, p) == q for p, q in want)
         bids = [o.price for o in self.ref.orders if o.side == BUY]
         asks = [o.price for o in self.ref.orders if o.side == SELL]
         assert self.book.best_bid == (max(bids) if bids else None)
