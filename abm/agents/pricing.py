@@ -1,0 +1,262 @@
+"""How delivery-capable firms price the crowd's forced exit: replaceable decision objects.
+
+At the deadline the crowd must close its net non-deliverable position Q = |NDNP| whatever the
+price. Lots can only go to accounts that can deliver. For a firm that holds the opposite
+position, buying (selling) a lot back at price p is worth fair − p (p − fair) plus the delivery
+cost it saves; competing delivery-capable traders (the fringe) bid their own marginal delivery
+cost. The firm chooses its quote to maximise
+
+    profit(p) = x(p) × d(p) + W(x(p)),   x(p) = Q − X_others − F(p),   d(p) = discount of p
+
+where F(p) is the competing volume the forced-close auction reaches before p (read off the
+book), X_others what the other firms take, and W(x) = C(H) − C(|H − x|) the delivery cost it
+saves by buying x of its H lots back (C: its delivery cost curve). The forced-close auction is
+uniform-price, so every lot, the fringe's too, clears at the firm's price.
+
+With one firm this is the dominant firm facing a competitive fringe (monopsony side): for a
+linear fringe of depth κ above cost c_f and a firm cost c_h the optimum is
+d* = max(c_f, (Q/κ + c_f − c_h)/2) (see :mod:`abm.theory`). With several firms each chooses how
+many lots to absorb and the auction's price clears the rest against the fringe: a Cournot game,
+solved here by best responses, each of which is the one-firm problem on the residual.
+
+Decisions are objects with one method, :meth:`HarvestPricing.decide`, that sees a
+:class:`HarvestView` and returns a :class:`Quote` (or None: no quote on the crowd's side), so a
+researcher can swap the policy by name in the config (``hedger.spread_policy``) or pass one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from abm.delivery import DeliveryCurve
+
+
+@dataclass(frozen=True, slots=True)
+class Firm:
+    """A holder of part of the crowd's opposite position, as every firm sees it: its position
+    (lots it holds opposite the crowd, >= 0) and its delivery cost curve."""
+
+    position: int
+    curve: DeliveryCurve
+
+    def saving(self, x: int) -> float:
+        """W(x): delivery cost saved (price units × lots) by taking ``x`` lots back: it would
+        deliver ``position`` lots, and after the trade delivers |position − x| (beyond its
+        position it takes delivery itself)."""
+        return self.curve.total(self.position) - self.curve.total(abs(self.position - x))
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A firm's quote on the crowd's side: ``tick`` (price in ticks) for ``lots``."""
+
+    tick: int
+    lots: int
+    reason: str = ""
+
+
+@dataclass(slots=True)
+class HarvestView:
+    """What a firm observes when it prices the crowd's exit.
+
+    ``side`` is the firm's side (+1: it buys, the crowd is net long). ``ladder`` is the
+    competing volume on that side as (tick, lots), best for the crowd first (the book's other
+    accounts, without the firms' own quotes). ``worst`` is the furthest tick the exchange
+    allows today (the band's edge, or the price floor; None: unbounded), ``best`` the other edge.
+    ``sessions_left`` counts trading sessions after today before expiry. ``band_moves`` says
+    whether a locked session would move tomorrow's band further (a band that is not already
+    the floor).
+    """
+
+    side: int
+    q: int
+    ladder: list[tuple[int, int]]
+    fair: float
+    tick_size: float
+    worst: int | None
+    best: int | None
+    firms: list[Firm]
+    me: int = 0
+    shares: list[float] = field(default_factory=lambda: [1.0])
+    sessions_left: int = 0
+    band_moves: bool = False
+    spread: float = 0.0  # the fixed policy's typed-in spread (baseline only)
+
+    def discount(self, tick: int) -> float:
+        """Price units the crowd gives up against fair value at ``tick``."""
+        return self.side * (self.fair - tick * self.tick_size)
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    tick: int | None  # None: no price earns anything
+    lots: int
+    profit: float
+    corner: bool  # the optimum sits at the furthest tick allowed (it would go further)
+
+
+def _candidates(view: HarvestView) -> list[tuple[int, int]]:
+    """(tick, competing lots reached before it): just ahead of each competing level, and the
+    furthest allowed tick. Between two levels profit falls toward the crowd's side, so only the
+    tick right behind a level (or the edge) can be optimal."""
+    s = view.side
+    out: list[tuple[int, int]] = []
+    ahead = 0
+    nxt = view.ladder[0][0] + s if view.ladder else None
+    for tick, lots in view.ladder:
+        # one tick better for the crowd than this level: the levels before it are reached first
+        cand = tick + s
+        if view.best is not None and s * (cand - view.best) > 0:
+            cand = view.best
+        if view.worst is None or s * (cand - view.worst) >= 0:
+            out.append((cand, ahead))
+        ahead += lots
+        nxt = tick
+    if view.worst is not None:
+        if nxt is None or s * (view.worst - nxt) <= 0:
+            out.append((view.worst, ahead))
+    elif not view.ladder:
+        pass
+    return out
+
+
+def best_response(view: HarvestView, residual: int, firm: Firm) -> Response:
+    """The firm's best quote when ``residual`` lots (the crowd's need net of what the other
+    firms take) must clear against the ladder and it."""
+    best = Response(None, 0, 0.0, False)
+    total = sum(lots for _, lots in view.ladder)
+    for tick, ahead in _candidates(view):
+        x = residual - ahead
+        if x <= 0:
+            continue
+        profit = x * view.discount(tick) + firm.saving(x)
+        if profit > best.profit + 1e-12:
+            corner = view.worst is not None and tick == view.worst and total < residual
+            best = Response(tick, x, profit, corner)
+    if view.worst is None and total < residual:
+        # the competing volume runs out and nothing stops the price: no finite optimum
+        return Response(None, residual - total, math.inf, True)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Equilibrium:
+    tick: int | None
+    lots: list[int]
+    corner: bool
+    iterations: int
+    converged: bool
+
+
+def cournot(view: HarvestView, max_iter: int = 200) -> Equilibrium:
+    """Quantities of every firm and the clearing tick: sequential best responses (for one firm,
+    the dominant-firm optimum). Linear Cournot games are potential games, so the sequence
+    converges; on the tick grid it may end on a two-tick cycle, which is reported."""
+    n = len(view.firms)
+    x = [0] * n
+    resp = [Response(None, 0, 0.0, False)] * n
+    converged = False
+    it = 0
+    for it in range(1, max_iter + 1):
+        changed = False
+        for i, firm in enumerate(view.firms):
+            r = best_response(view, view.q - (sum(x) - x[i]), firm)
+            if r.profit == math.inf:
+                return Equilibrium(None, x, True, it, False)
+            if r.lots != x[i]:
+                changed = True
+            x[i], resp[i] = r.lots, r
+        if not changed:
+            converged = True
+            break
+    ticks = [r.tick for r, q in zip(resp, x, strict=True) if q > 0 and r.tick is not None]
+    # the auction prints at the furthest tick any firm's lots are needed at
+    tick = (min(ticks) if view.side > 0 else max(ticks)) if ticks else None
+    corner = any(r.corner for r, q in zip(resp, x, strict=True) if q > 0)
+    return Equilibrium(tick, x, corner, it, converged)
+
+
+# -- the policies ------------------------------------------------------------------------------
+
+
+class HarvestPricing(Protocol):
+    """A firm's harvest policy: sees a :class:`HarvestView`, returns a quote or None."""
+
+    name: str
+
+    def decide(self, view: HarvestView) -> Quote | None: ...
+
+
+class Optimal:
+    """Profit-maximising (default): the Cournot/dominant-firm quote from what the firm sees.
+
+    When the band stops the price short of the optimum and a locked session would move the
+    band further before expiry, the firm waits: it bids nothing, the forced closes stay
+    unfilled at the limit, the session settles there, and tomorrow's band starts lower.
+    On the last session, or when the band edge is the floor, it takes what it can at the edge.
+    """
+
+    name = "optimal"
+
+    def decide(self, view: HarvestView) -> Quote | None:
+        if view.q <= 0:
+            return None
+        eq = cournot(view)
+        if eq.tick is None or eq.lots[view.me] <= 0:
+            if eq.tick is None and view.worst is None and eq.corner:
+                raise RuntimeError(
+                    "the harvest price has no bound: the competing delivery capacity runs out, "
+                    "there is no price band and negative prices are allowed"
+                )
+            return None
+        if eq.corner and view.band_moves and view.sessions_left > 0:
+            return None  # wait for a lower band
+        return Quote(eq.tick, eq.lots[view.me], "corner" if eq.corner else "interior")
+
+
+class FixedSpread:
+    """Baseline (the old model, a dial): fair ∓ ``hedger.harvest_spread`` for the crowd's whole
+    need, clipped to the band. The divergence is then an input, not an outcome."""
+
+    name = "fixed"
+
+    def decide(self, view: HarvestView) -> Quote | None:
+        if view.q <= 0:
+            return None
+        target = view.fair - view.side * view.spread
+        if view.side > 0:
+            tick = math.floor(target / view.tick_size + 1e-9)
+        else:
+            tick = math.ceil(target / view.tick_size - 1e-9)
+        return Quote(_clip(tick, view), _share(view), "fixed")
+
+
+class Competitive:
+    """Baseline: one tick behind the best competing quote, never beyond the fixed spread."""
+
+    name = "competitive"
+
+    def decide(self, view: HarvestView) -> Quote | None:
+        q = FixedSpread().decide(view)
+        if q is None or not view.ladder:
+            return q
+        behind = view.ladder[0][0] - view.side
+        tick = max(q.tick, behind) if view.side > 0 else min(q.tick, behind)
+        return Quote(_clip(tick, view), q.lots, "competitive")
+
+
+def _share(view: HarvestView) -> int:
+    return max(1, math.ceil(view.q * view.shares[view.me]))
+
+
+def _clip(tick: int, view: HarvestView) -> int:
+    if view.worst is not None and view.side * (tick - view.worst) < 0:
+        tick = view.worst
+    if view.best is not None and view.side * (tick - view.best) > 0:
+        tick = view.best
+    return tick
+
+
+POLICIES: dict[str, type] = {p.name: p for p in (Optimal, FixedSpread, Competitive)}
