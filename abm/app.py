@@ -62,7 +62,7 @@ class DashboardModel(MarketModel):
         margin_rate: float = 0.10,
         forced_close_lead_days: int = 2,
         arbitrage_capacity: int = 0,
-        harvest_spread: float = 3.0,
+        n_firms: int = 1,
         knows_ndnp: bool = True,
         loss_regime: str = "broker",
         n_retail: Any = "200",
@@ -78,7 +78,7 @@ class DashboardModel(MarketModel):
             "forced_close_lead_days": forced_close_lead_days,
             "arbitrage_capacity": arbitrage_capacity,
             "arbitrageurs.n": 2 if arbitrage_capacity else 0,
-            "harvest_spread": harvest_spread,
+            "n_firms": n_firms,
             "hedger.knows_ndnp": knows_ndnp,
             "loss_regime": loss_regime,
         }
@@ -329,13 +329,13 @@ model_params = {
         "step": 100,
         "label": "arbitrage capacity (lots)",
     },
-    "harvest_spread": {
-        "type": "SliderFloat",
-        "value": 3.0,
-        "min": 0.0,
-        "max": 10.0,
-        "step": 0.5,
-        "label": "harvest spread",
+    "n_firms": {
+        "type": "SliderInt",
+        "value": 1,
+        "min": 1,
+        "max": 5,
+        "step": 1,
+        "label": "delivery-capable firms",
     },
     "knows_ndnp": {"type": "Checkbox", "value": True, "label": "hedger knows the NDNP"},
     "loss_regime": {

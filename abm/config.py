@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import tomllib
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -24,6 +25,8 @@ SHORT_NAMES: dict[str, str] = {
     "forced_close_lead_days": "calendar.forced_close_lead_days",
     "arbitrage_capacity": "arbitrageurs.capacity",
     "harvest_spread": "hedger.harvest_spread",
+    "arbitrage_cost_slope": "arbitrageurs.cost_slope",
+    "n_firms": "hedger.n_firms",
     "loss_regime": "clearing.loss_regime",
     "n_retail": "retail.n_traders",
     "seed": "seed",
@@ -36,6 +39,21 @@ class ConfigError(ValueError):
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_words(cls, data: Any) -> Any:
+        """TOML has no null: 'none' (or 'off') sets a field that allows None to None."""
+        if isinstance(data, dict):
+            for name, f in cls.model_fields.items():
+                v = data.get(name)
+                if (
+                    isinstance(v, str)
+                    and v.strip().lower() in {"none", "off", "null"}
+                    and type(None) in typing.get_args(f.annotation)
+                ):
+                    data = {**data, name: None}
+        return data
 
 
 Prob = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -233,23 +251,122 @@ class RetailConfig(_Section):
         return self
 
 
-class HedgerConfig(_Section):
+class _DeliveryCurveFields(_Section):
+    """The marginal delivery cost curve of a delivery-capable account (:mod:`abm.delivery`):
+    flat at ``delivery_cost`` up to ``soft_capacity`` lots, then rising by ``cost_slope`` per
+    lot, up to a hard ``capacity``."""
+
+    delivery_cost: float | None = Field(
+        None,
+        ge=0,
+        description="Flat marginal delivery cost (price units per unit); None = the contract's.",
+    )
+    capacity: int | None = Field(
+        None, ge=0, description="Hard limit on lots it can deliver or store; None = none."
+    )
+    soft_capacity: int | None = Field(
+        None,
+        ge=0,
+        description="Lots at the flat cost, beyond which the marginal cost rises; None = all of "
+        "capacity (a wall).",
+    )
+    cost_slope: float = Field(
+        0.0,
+        ge=0,
+        description="Rise of the marginal delivery cost per lot beyond soft_capacity (price "
+        "units per lot); 1 / cost_slope is the depth κ in lots per price unit.",
+    )
+
+    @model_validator(mode="after")
+    def _curve(self):
+        if (
+            self.soft_capacity is not None
+            and self.capacity is not None
+            and self.soft_capacity > self.capacity
+        ):
+            raise ValueError(
+                f"soft_capacity = {self.soft_capacity}: must be <= capacity = {self.capacity}"
+            )
+        if self.cost_slope > 0 and self.soft_capacity is None and self.capacity is None:
+            raise ValueError(
+                f"cost_slope = {self.cost_slope}: the cost can only rise beyond a soft_capacity; "
+                "set soft_capacity (lots at the flat cost)"
+            )
+        return self
+
+    def curve(self, contract_cost: float, extra_soft: int = 0):
+        """The :class:`~abm.delivery.DeliveryCurve` (``extra_soft`` lots already held at the
+        flat cost are added to both limits, e.g. a commercial's opening position)."""
+        from abm.delivery import DeliveryCurve
+
+        cost = contract_cost if self.delivery_cost is None else self.delivery_cost
+        soft = self.soft_capacity
+        if soft is None and self.capacity is not None:
+            soft = self.capacity
+        return DeliveryCurve(
+            cost,
+            None if soft is None else soft + extra_soft,
+            self.cost_slope,
+            None if self.capacity is None else self.capacity + extra_soft,
+        )
+
+
+class HedgerConfig(_DeliveryCurveFields):
     enabled: bool = Field(True, description="Include the dominant hedger.")
-    capital: float = Field(1e9, gt=0, description="Deposit (money).")
+    n_firms: int = Field(
+        1,
+        ge=1,
+        le=50,
+        description="Delivery-capable firms sharing the hedger's role (the counterparty side); "
+        "several play Cournot in the forced-close auction.",
+    )
+    shares: list[float] | None = Field(
+        None,
+        description="Each firm's share of the quotes, capital and delivery room (so of the "
+        "opposite position); None = equal shares.",
+    )
+    capital: float = Field(1e9, gt=0, description="Deposit of all firms together (money).")
     quote_half_spread_ticks: int = Field(2, ge=1, description="Ordinary quote: fair ± this.")
     quote_size: int = Field(500, ge=1, description="Lots shown at each ordinary quote level.")
     quote_levels: int = Field(3, ge=1, le=50, description="Price levels quoted per side.")
-    harvest_window_steps: int = Field(50, ge=0, description="Harvest window before the deadline.")
-    harvest_spread: float = Field(
-        3.0, ge=0, description="Harvest quote = fair ∓ this (price units)."
+    harvest_window_steps: int = Field(
+        50,
+        ge=0,
+        description="Steps before the deadline from which the firms price the crowd's side by "
+        "their harvest policy (until the crowd is flat).",
     )
-    spread_policy: Literal["fixed", "competitive"] = Field(
-        "fixed",
-        description="fixed: fair ∓ harvest_spread; competitive: one tick behind the best "
-        "competing quote, never beyond the harvest spread.",
+    spread_policy: Literal["optimal", "fixed", "competitive"] = Field(
+        "optimal",
+        description="Harvest policy: optimal (profit-maximising quote, Cournot among several "
+        "firms); the baselines fixed (fair ∓ harvest_spread, a dial) and competitive (one tick "
+        "behind the best competing quote, never beyond the spread).",
+    )
+    harvest_spread: float = Field(
+        3.0,
+        ge=0,
+        description="Baselines only (spread_policy fixed or competitive): harvest quote = fair ∓ "
+        "this (price units). The optimal policy ignores it.",
     )
     knows_ndnp: bool = Field(True, description="Brokers share account data with it.")
     net_every_day: bool = Field(True, description="Net own longs against shorts at day end.")
+
+    @model_validator(mode="after")
+    def _firms(self) -> HedgerConfig:
+        if self.shares is not None:
+            if len(self.shares) != self.n_firms:
+                raise ValueError(
+                    f"shares has {len(self.shares)} entries: must have n_firms = {self.n_firms}"
+                )
+            if any(not (x > 0) for x in self.shares) or abs(sum(self.shares) - 1) > 1e-9:
+                raise ValueError(
+                    f"shares = {self.shares}: each must be > 0 and together they must sum to 1"
+                )
+        return self
+
+    def firm_shares(self) -> list[float]:
+        return (
+            list(self.shares) if self.shares is not None else [1.0 / self.n_firms] * (self.n_firms)
+        )
 
 
 class MarketMakerConfig(_Section):
@@ -264,25 +381,62 @@ class MarketMakerConfig(_Section):
     informed: bool = Field(False, description="Skews quotes against the crowd's NDNP.")
 
 
-class ArbitrageurConfig(_Section):
+class ArbitrageurConfig(_DeliveryCurveFields):
     n: int = Field(0, ge=0, le=1000, description="Number of delivery-capable arbitrageurs.")
-    capacity: int = Field(0, ge=0, description="Total delivery capacity in lots, split evenly.")
-    delivery_cost: float | None = Field(
-        None, ge=0, description="Their cost of delivery (price units); None = contract's."
+    capacity: int | None = Field(
+        0,
+        ge=0,
+        description="Total hard delivery capacity in lots, split evenly; None = no wall (the "
+        "cost keeps rising by cost_slope).",
+    )
+    soft_capacity: int | None = Field(
+        None,
+        ge=0,
+        description="Total lots at the flat cost, split evenly; None = all of capacity (a wall).",
+    )
+    cost_slope: float = Field(
+        0.0,
+        ge=0,
+        description="Rise of the group's marginal delivery cost per lot beyond soft_capacity "
+        "(price units per lot; each of n arbitrageurs has n times it, so that their depths add "
+        "up to 1 / cost_slope lots per price unit).",
     )
     capital: float = Field(1e8, gt=0, description="Deposit of each arbitrageur (money).")
     order_size: int = Field(
-        0, ge=0, description="Max lots per quote; 0 = all remaining capacity (the default)."
+        0, ge=0, description="Max lots per quoted level; 0 = no limit (the default)."
+    )
+    ladder_levels: int = Field(
+        20, ge=1, le=500, description="Price levels of the quoted cost curve, per side."
     )
 
 
-class CommercialsConfig(_Section):
+class CommercialsConfig(_DeliveryCurveFields):
     open_interest: int = Field(
         0,
         ge=0,
         description="Lots held between two delivery-capable commercial accounts (a long and a "
         "short) from the start to delivery: the rest of the market's open interest.",
     )
+    capacity: int | None = Field(
+        0,
+        ge=0,
+        description="Lots each commercial can still store (the long) or deliver from inventory "
+        "(the short) beyond its opening position; None = no wall.",
+    )
+    activity: Prob = Field(
+        0.0,
+        description="Chance per step that a commercial trades for its physical business "
+        "(a market order; after the deadline the only flow besides the firms).",
+    )
+    trade_lots: int = Field(5, ge=1, description="Max lots of one hedging trade.")
+    ladder_levels: int = Field(
+        20, ge=1, le=500, description="Price levels of the quoted cost curve."
+    )
+
+    @property
+    def present(self) -> bool:
+        """Whether the two commercial accounts exist (a position, room or a business)."""
+        return self.open_interest > 0 or self.capacity != 0 or self.activity > 0
 
 
 class OutputConfig(_Section):
@@ -316,6 +470,22 @@ class RunConfig(_Section):
                     f"margin.step_ups[{i}].days_before_last = {s.days_before_last}: must be <= "
                     f"{last} (trading_days - 1)"
                 )
+        c = self.contract
+        if (
+            self.hedger.enabled
+            and self.hedger.spread_policy == "optimal"
+            and c.price_limit is None
+            and not (self.arbitrageurs.n > 0 and self.arbitrageurs.capacity is None)
+            and not (self.commercials.present and self.commercials.capacity is None)
+        ):
+            raise ValueError(
+                "nothing bounds the harvest price: with no price band (contract.price_limit = "
+                "none) the optimal harvest quote runs away once the competing delivery "
+                "capacity is used up (upward against a net-short crowd; downward too when "
+                "negative prices are allowed). Set a band, or give the arbitrageurs or the "
+                "commercials a cost curve without a wall (capacity = none, with soft_capacity "
+                "and cost_slope)"
+            )
         if (
             self.spot.kind != "csv"
             and self.spot.initial <= 0

@@ -91,7 +91,6 @@ def summarize(model: MarketModel):
     ex = model.exchange
     ch = ex.clearing
     cal = ex.calendar
-    mult = ex.contract.multiplier
     ts = model.datacollector.get_model_vars_dataframe()
     ts["step"] = ts["step"].astype(int)
     ts = ts.set_index("step", drop=True)
@@ -101,14 +100,18 @@ def summarize(model: MarketModel):
     spot = model.spot_path
 
     deadline = cal.deadline_step
+    notes: dict[str, str] = {}
     if ex.forced_fills:
         lots = sum(q for s, q, p in ex.forced_fills)
         vwap = sum(q * p for s, q, p in ex.forced_fills) / lots
         basis_fc = vwap - spot[deadline]
-    elif deadline < len(ts):
-        basis_fc = float(ts["futures"].iloc[deadline] - spot[deadline])
+        # the marginal lot: the last forced fill against fair value at its step
+        last_step, _, last_price = ex.forced_fills[-1]
+        harvest_discount = abs(float(ts["fair"].iloc[last_step]) - last_price)
     else:
+        harvest_discount = float("nan")
         basis_fc = float("nan")
+        notes["basis_at_forced_close"] = "no forced close filled: nothing was left to close"
     h0, h1 = ex.harvest_start_step, min(model.harvest_end_step, model.n_steps)
     window = ts.iloc[h0:h1]
     traded = window["futures_vwap"].dropna()
@@ -116,16 +119,29 @@ def summarize(model: MarketModel):
         max_abs_basis = float((traded - window.loc[traded.index, "spot"]).abs().max())
     else:
         max_abs_basis = float("nan")
+        notes["max_abs_basis_final_window"] = "no trade between the harvest start and its end"
 
     ndnp0 = model.marks["ndnp_at_harvest_start"]
     ndnp0 = 0 if ndnp0 is None else int(ndnp0)
-    arb_cost = (
-        ex.contract.delivery_cost
-        if cfg.arbitrageurs.delivery_cost is None
-        else cfg.arbitrageurs.delivery_cost
-    )
+    ndnp_d = model.marks["ndnp_at_deadline"]
+    ndnp_d = 0 if ndnp_d is None else int(ndnp_d)
+    th = theory_for_run(model, ndnp_d)
     capacity = cfg.arbitrageurs.capacity if cfg.arbitrageurs.n > 0 else 0
-    pred = theory.harvest(ndnp0, cfg.hedger.harvest_spread, mult, capacity, arb_cost)
+
+    last = ex.days[-1] if ex.days else None
+    if last is not None and last.source != "previous":
+        basis_exp = float(ex.settle_price - spot[model.n_steps])
+    else:
+        basis_exp = float("nan")
+        notes["basis_at_expiry"] = (
+            "no trade on the last trading day: no final settlement price formed (the "
+            "accounts were settled at the previous settlement)"
+        )
+    dday = cal.deadline_day
+    deadline_day = next((d for d in ex.days if d.day == dday), None)
+    dts = ts[ts["day"] == dday]["futures_vwap"].dropna()
+    retail_loss = -float(by_class.loc["retail", "pnl"]) if "retail" in by_class.index else 0.0
+    retail_bad = float(accounts.loc[accounts["owner"] == "retail", "bad_debt_received"].sum())
 
     def cls_val(cls: str, col: str) -> float:
         return float(by_class.loc[cls, col]) if cls in by_class.index else 0.0
@@ -145,7 +161,10 @@ def summarize(model: MarketModel):
         "harvest_spread": cfg.hedger.harvest_spread,
         "loss_regime": cfg.clearing.loss_regime,
         "n_retail": cfg.retail.n_traders,
+        "harvest_policy": cfg.hedger.spread_policy,
+        "n_firms": len(model.hedgers),
         "ndnp_at_harvest_start": ndnp0,
+        "ndnp_at_deadline": ndnp_d,
         "retail_lots_at_harvest_start": int(model.marks["retail_lots_at_harvest_start"] or 0),
         "open_interest_at_harvest_start": int(model.marks["open_interest_at_harvest_start"] or 0),
         "ndnp_share_of_open_interest": ndnp0 / model.marks["open_interest_at_harvest_start"]
@@ -155,14 +174,24 @@ def summarize(model: MarketModel):
         "relative_basis_at_forced_close": float(basis_fc / spot[deadline])
         if deadline <= model.n_steps and spot[deadline]
         else float("nan"),
+        "harvest_discount": harvest_discount,
         "max_abs_basis_final_window": max_abs_basis,
-        "basis_at_expiry": float(ex.settle_price - spot[model.n_steps]),
+        "basis_at_expiry": basis_exp,
         "final_settlement": float(ex.settle_price),
+        "final_settlement_source": last.source if last is not None else "none",
+        "settlement_deadline_day": float(deadline_day.settlement)
+        if deadline_day is not None
+        else float("nan"),
+        "min_price_deadline_day": float(dts.min()) if len(dts) else float("nan"),
+        "locked_sessions": sum(d.source == "locked" for d in ex.days),
+        "harvest_end_step": int(model.harvest_end_step),
         "spot_at_expiry": float(spot[model.n_steps]),
         "transfer_retail_to_hedger": sum(flow(c, "retail", "hedger") for c in TRADE_CHANNELS),
-        "theory_transfer": pred.transfer_to_hedger,
-        "theory_retail_harvest_loss": pred.retail_loss,
-        "theory_divergence": pred.divergence,
+        "theory_transfer": th["transfer"],
+        "theory_retail_harvest_loss": th["retail_loss"],
+        "theory_divergence": th["divergence"],
+        "theory_fringe_lots": th["fringe_lots"],
+        "theory_bound": th["bound"],
         "pnl_retail": cls_val("retail", "pnl"),
         "pnl_hedger": cls_val("hedger", "pnl"),
         "pnl_market_maker": cls_val("market_maker", "pnl"),
@@ -178,6 +207,7 @@ def summarize(model: MarketModel):
         "n_margin_calls": int(accounts["n_margin_calls"].sum()),
         "n_liquidations": int(accounts["n_liquidations"].sum()),
         "n_negative_equity": int(accounts["went_negative"].sum()),
+        "retail_loss_negative_share": retail_bad / retail_loss if retail_loss > 0 else 0.0,
         "retail_open_interest_at_deadline": int(
             model.marks["retail_open_interest_at_deadline"] or 0
         ),
@@ -186,6 +216,7 @@ def summarize(model: MarketModel):
         "turnover": ch.turnover,
         "ledger_residual": ch.ledger_residual(ex.settle_price),
         "wall_seconds": model.wall_seconds,
+        "notes": "; ".join(f"{k}: {v}" for k, v in notes.items()),
     }
     for c in TRADE_CHANNELS:
         summary[f"transfer_retail_to_hedger_{c}"] = flow(c, "retail", "hedger")
@@ -223,6 +254,74 @@ def summarize(model: MarketModel):
         config=cfg,
         agents=agents,
         depth=depth,
+    )
+
+
+def theory_for_run(model: MarketModel, ndnp: int) -> dict[str, Any]:
+    """The closed-form harvest of this run's NDNP at the deadline (:mod:`abm.theory`): for the
+    optimal policy, the Cournot/dominant-firm harvest against the fringe's cost curves as they
+    stood at the deadline, the band's sessions and the price floor; for the fixed-spread
+    baseline, |NDNP| × spread × multiplier with the arbitrageurs' capacity first."""
+    cfg = model.cfg
+    ex = model.exchange
+    m = ex.contract.multiplier
+    tick = ex.contract.tick_size
+    q = abs(ndnp)
+    if not model.hedgers:
+        return dict(
+            transfer=0.0, retail_loss=0.0, divergence=float("nan"), fringe_lots=0.0, bound="no firm"
+        )
+    if cfg.hedger.spread_policy != "optimal":
+        arb = cfg.arbitrageurs
+        cap = (arb.capacity or 0) if arb.n > 0 else 0
+        dc = ex.contract.delivery_cost if arb.delivery_cost is None else arb.delivery_cost
+        p = theory.harvest(ndnp, cfg.hedger.harvest_spread, m, cap, dc)
+        return dict(
+            transfer=p.transfer_to_hedger,
+            retail_loss=p.retail_loss,
+            divergence=p.divergence,
+            fringe_lots=float(p.lots_to_arbitrageurs),
+            bound="spread",
+        )
+    side = 1 if ndnp >= 0 else -1
+    curves = [
+        (curve, side * net)
+        for curve, net, sides in model.marks["fringe_at_deadline"] or []
+        if side in sides
+    ]
+    supply = theory.fringe_supply(curves, tick)
+    cal = ex.calendar
+    prev = next((d.settlement for d in ex.days if d.day == cal.deadline_day - 1), None)
+    fair = model.marks["fair_at_deadline"] or model.fair
+    try:
+        path = theory.session_path(
+            q,
+            supply,
+            [h.curve.cost for h in model.hedgers],
+            m,
+            fair,
+            fair if prev is None else prev,
+            ex.contract.price_limit,
+            cal.last_day - cal.deadline_day + 1,
+            tick,
+            ex.contract.allow_negative_prices,
+            side,
+        )
+    except ValueError as err:
+        return dict(
+            transfer=float("nan"),
+            retail_loss=float("nan"),
+            divergence=float("nan"),
+            fringe_lots=float("nan"),
+            bound=f"unbounded: {err}",
+        )
+    h = path.final
+    return dict(
+        transfer=h.transfer_to_firms,
+        retail_loss=h.retail_loss,
+        divergence=h.discount if q else float("nan"),
+        fringe_lots=h.lots_to_fringe,
+        bound=h.bound,
     )
 
 

@@ -19,7 +19,14 @@ from typing import Any
 import mesa
 import numpy as np
 
-from abm.agents import DeliveryArbitrageur, DominantHedger, MarketMaker, RetailTrader, TraderAgent
+from abm.agents import (
+    Commercial,
+    DeliveryArbitrageur,
+    DominantHedger,
+    MarketMaker,
+    RetailTrader,
+    TraderAgent,
+)
 from abm.config import RunConfig
 from abm.exchange import build_exchange
 from abm.spot import fair_value, make_spot_path
@@ -55,24 +62,40 @@ class MarketModel(mesa.Model):
         deadline = ex.calendar.deadline_step
         harvest_len = cfg.hedger.harvest_window_steps if cfg.hedger.enabled else 0
         ex.harvest_start_step = max(0, deadline - harvest_len)
-        self.harvest_end_step = (ex.calendar.deadline_day + 1) * cal.steps_per_day
+        #: the step after which the crowd was flat (set when it happens; expiry otherwise)
+        self.harvest_end_step = self.n_steps
 
         # -- agents: the exchange's accounts are opened in this order --------------------------
-        self.hedger = DominantHedger(self) if cfg.hedger.enabled else None
+        hc = cfg.hedger
+        self.hedgers: list[DominantHedger] = (
+            [DominantHedger(self, i, sh) for i, sh in enumerate(hc.firm_shares())]
+            if hc.enabled
+            else []
+        )
+        self.hedger = self.hedgers[0] if self.hedgers else None
         self.market_maker = MarketMaker(self) if cfg.market_maker.enabled else None
         arb = cfg.arbitrageurs
-        caps = _split(arb.capacity, arb.n)
-        self.arbitrageurs = [DeliveryArbitrageur(self, c) for c in caps]
+        self.arbitrageurs = [DeliveryArbitrageur(self, 1.0 / arb.n) for _ in range(arb.n)]
         self.retail: list[RetailTrader] = self._create_retail()
-        if cfg.commercials.open_interest:
+        self.commercials: list[Commercial] = []
+        if cfg.commercials.present:
             # the rest of the market: a long and a short commercial, both delivering at expiry
+            buyer, seller = Commercial(self, +1), Commercial(self, -1)
+            self.commercials = [buyer, seller]
             q = cfg.commercials.open_interest
-            notional = abs(self.fair) * ex.contract.multiplier * q
-            buyer = ex.open_account("commercial", True, notional)
-            seller = ex.open_account("commercial", True, notional)
-            ex.clearing.apply_fill(
-                buyer, seller, q, ex.settle_price, False, False, self.fair, "ordinary", fees=False
-            )
+            if q:
+                ex.clearing.apply_fill(
+                    buyer.account,
+                    seller.account,
+                    q,
+                    ex.settle_price,
+                    False,
+                    False,
+                    self.fair,
+                    "ordinary",
+                    fees=False,
+                )
+        self.fringe = [*self.arbitrageurs, *self.commercials]
         self.closing: set[RetailTrader] = set()
 
         # -- observation ---------------------------------------------------------------------
@@ -81,6 +104,9 @@ class MarketModel(mesa.Model):
         self.obs: dict[str, float] = {}
         self.trend_signal = 0.0  # futures change over the trend horizon, set every step
         self.marks: dict[str, Any] = {
+            "ndnp_at_deadline": None,
+            "fringe_at_deadline": None,
+            "fair_at_deadline": None,
             "ndnp_at_harvest_start": None,
             "retail_lots_at_harvest_start": None,
             "retail_open_interest_at_deadline": None,
@@ -155,6 +181,11 @@ class MarketModel(mesa.Model):
     def spot(self) -> float:
         return float(self.spot_path[self.step_index])
 
+    def crowd_holds(self) -> bool:
+        """Whether any account without delivery rights still holds lots."""
+        g = self.exchange.clearing.group("non_deliverable")
+        return g.long + g.short > 0
+
     def recent_return(self, lookback: int) -> float:
         """Futures price change over the last ``lookback`` steps (price units)."""
         s = self.step_index
@@ -181,15 +212,30 @@ class MarketModel(mesa.Model):
             self.marks["open_interest_at_harvest_start"] = ex.clearing.open_interest
         if s == cal.deadline_step:
             self.marks["retail_open_interest_at_deadline"] = _lots(ex.clearing.group("retail"))
+            self.marks["ndnp_at_deadline"] = ex.clearing.ndnp
+            self.marks["fringe_at_deadline"] = [
+                (a.curve, a.account.net, a.sides) for a in self.fringe
+            ]
+            self.marks["fair_at_deadline"] = self.fair
         ex.begin_step(s, self.fair, work_broker=False)
-        if self.hedger is not None:
-            self.hedger.step()
+        # the fringe quotes its costs first, so the firms price the crowd's side against them
+        for a in self.fringe:
+            a.step()
+        for h in self.hedgers:
+            h.step()
         if self.market_maker is not None:
             self.market_maker.step()
-        for a in self.arbitrageurs:
-            a.step()
         # the broker's market orders meet the quotes just posted (at the open the book is empty)
         ex.work_broker_orders()
+        if (
+            s >= ex.deadline_step
+            and self.harvest_end_step == self.n_steps
+            and not ex.broker.forced
+            and not self.crowd_holds()
+        ):
+            self.harvest_end_step = s + 1
+        for c in self.commercials:
+            c.business()
         if cal.is_day_start(s) and self.closing:
             for t in sorted(self.closing, key=lambda a: a.unique_id):
                 t.post_close()
@@ -216,8 +262,8 @@ class MarketModel(mesa.Model):
                 agent = self.owner_of.get(acc.id)
                 if agent is not None:
                     agent.on_margin_call(acc.call_amount)
-            if self.hedger is not None:
-                self.hedger.end_of_day()
+            for h in self.hedgers:
+                h.end_of_day()
         lp = ex.book.last_price
         if ex.stats.volume:
             self._last_futures = ex.stats.value / ex.stats.volume

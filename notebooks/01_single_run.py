@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -41,7 +43,7 @@ base.name, base.retail.n_traders, base.calendar.trading_days
 def run(
     retail_long_share=0.9,
     margin_rate=0.10,
-    harvest_spread=3.0,
+    n_firms=1,
     forced_close_lead_days=2,
     arbitrage_capacity=0,
     seed=42,
@@ -50,7 +52,7 @@ def run(
         {
             "retail_long_share": retail_long_share,
             "margin_rate": margin_rate,
-            "harvest_spread": harvest_spread,
+            "n_firms": n_firms,
             "forced_close_lead_days": forced_close_lead_days,
             "arbitrage_capacity": arbitrage_capacity,
             "arbitrageurs.n": 2 if arbitrage_capacity else 0,
@@ -84,7 +86,7 @@ def show(result):
     plt.show()
     s = result.summary
     print(
-        f"NDNP at harvest start {s['ndnp_at_harvest_start']:+d} lots; basis at forced close "
+        f"NDNP at the deadline {s['ndnp_at_deadline']:+d} lots; basis at forced close "
         f"{s['basis_at_forced_close']:+.2f}; harvest transfer "
         f"{s['transfer_retail_to_hedger_harvest_forced_close']:,.0f} vs theory "
         f"{s['theory_transfer']:,.0f}"
@@ -99,7 +101,7 @@ controls = widgets.interactive(
     lambda **kw: show(run(**kw)),
     retail_long_share=widgets.FloatSlider(value=0.9, min=0.0, max=1.0, step=0.05),
     margin_rate=widgets.FloatSlider(value=0.10, min=0.05, max=0.30, step=0.01),
-    harvest_spread=widgets.FloatSlider(value=3.0, min=0.0, max=10.0, step=0.5),
+    n_firms=widgets.IntSlider(value=1, min=1, max=5, description="firms"),
     forced_close_lead_days=widgets.IntSlider(value=2, min=1, max=5),
     arbitrage_capacity=widgets.IntSlider(value=0, min=0, max=10000, step=250),
     seed=widgets.IntText(value=42),
@@ -109,16 +111,17 @@ display(controls)
 # %% [markdown]
 # ## Two claims, checked
 #
-# A 90 % long crowd is harvested by a low bid: the forced close happens about one harvest spread
-# below spot, and the harvest is close to |NDNP| × spread × multiplier. The same crowd net short
-# is harvested by a high offer.
+# A 90 % long crowd is harvested by a low bid: the hedger chooses the price of the crowd's forced
+# close to maximise its profit against what the commercials bid for storage, and the harvest
+# follows the closed form for the NDNP at the deadline (`theory_transfer`). The same crowd net
+# short is harvested by a high offer.
 
 # %%
 long_crowd = run(retail_long_share=0.9)
 short_crowd = run(retail_long_share=0.1)
 s, t = long_crowd.summary, short_crowd.summary
-assert s["ndnp_at_harvest_start"] > 0 and s["basis_at_forced_close"] < -2.0
-assert t["ndnp_at_harvest_start"] < 0 and t["basis_at_forced_close"] > 2.0
+assert s["ndnp_at_deadline"] > 0 and s["basis_at_forced_close"] < -2.0
+assert t["ndnp_at_deadline"] < 0 and t["basis_at_forced_close"] > 2.0
 ratio = s["transfer_retail_to_hedger_harvest_forced_close"] / s["theory_transfer"]
 assert 0.7 < ratio < 1.5, ratio
 print(f"long crowd: basis {s['basis_at_forced_close']:+.2f}, harvest / theory {ratio:.2f}")

@@ -38,8 +38,14 @@ def test_bad_values_are_named(data, words):
         assert w in str(err.value)
 
 
-def test_price_limit_none_word():
-    assert validate({"contract": {"price_limit": "none"}}).contract.price_limit is None
+def test_none_words():
+    # TOML has no null: 'none' sets any field that allows None
+    cfg = validate({"contract": {"price_limit": "none"}, "hedger": {"enabled": False}})
+    assert cfg.contract.price_limit is None
+    cfg = validate({"commercials": {"open_interest": 10, "capacity": "none"}})
+    assert cfg.commercials.capacity is None
+    with pytest.raises(ConfigError, match="retail.n_traders"):
+        validate({"retail": {"n_traders": "none"}})
 
 
 def test_short_names_and_dotted_updates():

@@ -42,9 +42,19 @@ def test_bad_set_is_a_clear_error(tmp_path):
 
 
 def test_seed_example_cli_and_saved_results(tmp_path):
-    s, saved = run_cli(tmp_path, "seed_example", "--set", "harvest_spread=5")
-    assert s["harvest_spread"] == 5 and s["theory_transfer"] == 200 * 5 * 10
-    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(10_000)
+    s, saved = run_cli(tmp_path, "seed_example")
+    # the band walks down 100 → 90 → 81 → 73 before the hedger buys the crowd's 200 lots
+    assert s["harvest_policy"] == "optimal" and s["theory_transfer"] == 200 * 27 * 10
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(54_000)
+    fixed, _ = run_cli(
+        tmp_path / "fixed",
+        "seed_example",
+        "--set",
+        "hedger.spread_policy=fixed",
+        "--set",
+        "harvest_spread=5",
+    )
+    assert fixed["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(10_000)
     assert saved.summary == s
     assert len(saved.timeseries) == 200 and saved.config.name == "seed_example"
     assert {"ordinary", "harvest_forced_close", "fees", "market", "pnl"} <= set(saved.by_class)

@@ -1,45 +1,31 @@
-"""Delivery arbitrageurs: other accounts with delivery rights and limited capacity.
+"""Delivery arbitrageurs: traders whose only business is delivery, with limited room.
 
-An arbitrageur bids for futures below fair value − its delivery cost (it will take delivery)
-and offers them above fair value + delivery cost (it will make delivery), up to ``capacity`` lots
-of storage or goods. At expiry the clearing house delivers what it holds against spot. Its
-capacity bounds the divergence a harvest can force; capacity 0 is the WTI-2020 case.
+An arbitrageur bids for futures below fair value by more than its marginal delivery cost (it
+will take delivery) and offers them above fair value by more than it (it will make delivery),
+up to its capacity: the competitive fringe of :mod:`abm.agents.fringe`. The group's capacity,
+soft capacity and cost slope (``[arbitrageurs]``) are split evenly, so that their supplies add
+up to the group's curve. Capacity 0 is the WTI-2020 case: no room at any price.
 """
 
 from __future__ import annotations
 
-import math
-
-from abm.agents.base import TraderAgent
-from abm.exchange import BUY, SELL
+from abm.agents.fringe import DeliveryTrader
 
 
-class DeliveryArbitrageur(TraderAgent):
+class DeliveryArbitrageur(DeliveryTrader):
     label = "arbitrageur"
 
-    def __init__(self, model, capacity: int):
-        super().__init__(model, model.cfg.arbitrageurs.capital, deliverable=True)
-        self.capacity = capacity
+    def __init__(self, model, share: float):
+        cfg = model.cfg.arbitrageurs
+        curve = cfg.curve(model.exchange.contract.delivery_cost).scaled(share)
+        super().__init__(
+            model,
+            cfg.capital,
+            curve,
+            ladder_levels=cfg.ladder_levels,
+            order_size=cfg.order_size,
+        )
 
-    def step(self) -> None:
-        cfg = self.model.cfg.arbitrageurs
-        ex = self.exchange
-        acc = self.account
-        if self.capacity <= 0:
-            return
-        dc = ex.contract.delivery_cost if cfg.delivery_cost is None else cfg.delivery_cost
-        tick = ex.contract.tick_size
-        fair = self.model.fair
-        # strictly inside the no-arbitrage band, so every fill earns more than delivery costs
-        bid = math.ceil((fair - dc) / tick - 1e-9) - 1
-        ask = math.floor((fair + dc) / tick + 1e-9) + 1
-        lo, hi = ex.book.band
-        room_long = self.capacity - acc.net
-        room_short = self.capacity + acc.net
-        size = cfg.order_size or self.capacity * 2
-        wanted = []
-        if room_long > 0 and (lo is None or bid >= lo) and (hi is None or bid <= hi):
-            wanted.append((BUY, bid, min(size, room_long)))
-        if room_short > 0 and (lo is None or ask >= lo) and (hi is None or ask <= hi):
-            wanted.append((SELL, ask, min(size, room_short)))
-        self.maintain_quotes(wanted, check_margin=False)
+    @property
+    def capacity(self) -> int | None:
+        return self.curve.capacity

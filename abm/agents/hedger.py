@@ -1,32 +1,43 @@
 """The dominant hedger: delivery rights, deep pockets, and the other side of every retail order.
 
-Phases, by step:
+One firm by default, or ``hedger.n_firms`` firms sharing the role (``hedger.shares`` of the
+quotes, capital and delivery room, and so of the opposite position). Phases, by step:
 
-* *accumulate* — quotes ``quote_levels`` levels of ``quote_size`` lots on both sides around fair
-  value (spot plus carry), opening longs and shorts alike (a lock), so it takes the other side of
-  the crowd's orders;
+* *accumulate* — quotes ``quote_levels`` levels of ``quote_size × share`` lots on both sides
+  around fair value (spot plus carry), opening longs and shorts alike (a lock), so it takes the
+  other side of the crowd's orders;
 * *net* — at every day's end it offsets its own longs against its shorts: no trade, no price
   impact, open interest falls; what remains is the opposite of the crowd's NDNP;
-* *harvest* — from ``harvest_window_steps`` before the deadline to the end of the deadline day,
-  it withdraws the side the crowd needs and quotes it at fair ∓ the harvest spread (``fixed``),
-  or one tick under the best competing quote but never beyond the spread (``competitive``);
-* *deliver* — what it still holds at expiry is delivered against spot by the clearing house.
+* *harvest* — from ``harvest_window_steps`` before the deadline until the crowd is flat, it
+  prices the side the crowd needs by its harvest policy (:mod:`abm.agents.pricing`): by default
+  the quote that maximises its profit given the competing quotes in the book, its estimate of
+  what the crowd must still close, its own delivery cost and position, the band and the
+  sessions left (waiting for a lower band when the band stops it short of its optimum);
+* *deliver* — once the crowd is flat it quotes both sides around fair value again, the market
+  that lives on among accounts that can deliver; what it holds at expiry is delivered.
 """
 
 from __future__ import annotations
 
-import math
-
 from abm.agents.base import TraderAgent
+from abm.agents.pricing import POLICIES, Firm, HarvestPricing, HarvestView, Quote
 from abm.exchange import BUY, SELL
 
 
 class DominantHedger(TraderAgent):
     label = "hedger"
 
-    def __init__(self, model):
-        super().__init__(model, model.cfg.hedger.capital, deliverable=True)
+    def __init__(self, model, index: int = 0, share: float = 1.0):
+        cfg = model.cfg.hedger
+        super().__init__(model, cfg.capital * share, deliverable=True)
+        self.index = index
+        self.share = share
+        self.curve = cfg.curve(model.exchange.contract.delivery_cost).scaled(share)
+        self.account.delivery_curve = self.curve
+        self.pricing: HarvestPricing = POLICIES[cfg.spread_policy]()
         self.ndnp_seen = 0
+        self.last_quote: Quote | None = None  # the last harvest decision (None: no quote)
+        self.waited = 0  # steps it held back for a lower band
 
     @property
     def phase(self) -> str:
@@ -34,59 +45,90 @@ class DominantHedger(TraderAgent):
         s = ex.step
         if s < ex.harvest_start_step:
             return "accumulate"
-        if s < self.model.harvest_end_step:
+        if s < ex.deadline_step or ex.broker.forced or self.model.crowd_holds():
             return "harvest"
         return "deliver"
 
     def estimate_ndnp(self) -> int:
-        """The crowd's net position: shared by the brokers, or read off its own book."""
+        """The crowd's net position: shared by the brokers, or read off its own book (after
+        netting a firm holds about −share × NDNP)."""
         if self.model.cfg.hedger.knows_ndnp:
             return self.exchange.clearing.ndnp
-        # From public data and its own position: after netting it holds about −NDNP.
-        return -self.account.net
+        return -round(self.account.net / self.share)
 
     def step(self) -> None:
         cfg = self.model.cfg.hedger
         ex = self.exchange
-        tick = ex.contract.tick_size
         fair = self.model.fair
-        centre = round(fair / tick)
+        centre = round(fair / ex.contract.tick_size)
+        size = max(1, round(cfg.quote_size * self.share))
         bid0, ask0 = centre - cfg.quote_half_spread_ticks, centre + cfg.quote_half_spread_ticks
-        bids = [(bid0 - k, cfg.quote_size) for k in range(cfg.quote_levels)]
-        asks = [(ask0 + k, cfg.quote_size) for k in range(cfg.quote_levels)]
+        bids = [(bid0 - k, size) for k in range(cfg.quote_levels)]
+        asks = [(ask0 + k, size) for k in range(cfg.quote_levels)]
         if self.phase == "harvest":
             ndnp = self.estimate_ndnp()
             self.ndnp_seen = ndnp
-            if ndnp > 0:
-                bids = [(self._harvest_tick(fair, BUY), max(cfg.quote_size, ndnp))]
-            elif ndnp < 0:
-                asks = [(self._harvest_tick(fair, SELL), max(cfg.quote_size, -ndnp))]
-        # a harvest quote beyond the band waits at limit-down (limit-up)
+            if ndnp:
+                side = BUY if ndnp > 0 else SELL
+                quote = self.pricing.decide(self.view(side, abs(ndnp)))
+                if quote is not None and self.pricing.name != "optimal":
+                    quote = Quote(quote.tick, max(size, quote.lots), quote.reason)
+                self.last_quote = quote
+                if quote is None:
+                    self.waited += 1
+                harvest = [] if quote is None else [(quote.tick, quote.lots)]
+                if side == BUY:
+                    bids = harvest
+                else:
+                    asks = harvest
+        # an ordinary quote beyond the band waits at the limit
         wanted = [
-            (side, ex.book.clip(price), size)
+            (side, ex.book.clip(price), lots)
             for side, quotes in ((BUY, bids), (SELL, asks))
-            for price, size in quotes
+            for price, lots in quotes
         ]
         self.maintain_quotes(wanted, effect="open", check_margin=False)
 
-    def _harvest_tick(self, fair: float, side: int) -> int:
-        """The harvest quote: fair ∓ spread, or just behind the best competitor."""
-        cfg = self.model.cfg.hedger
+    def view(self, side: int, q: int) -> HarvestView:
+        """What this firm sees when it prices the crowd's exit on ``side``."""
+        model = self.model
         ex = self.exchange
-        tick = ex.contract.tick_size
-        if side == BUY:
-            worst = math.floor((fair - cfg.harvest_spread) / tick + 1e-9)
-            if cfg.spread_policy == "competitive":
-                other = self.best_other(BUY)
-                if other is not None:
-                    return max(worst, other - 1)
-            return worst
-        worst = math.ceil((fair + cfg.harvest_spread) / tick - 1e-9)
-        if cfg.spread_policy == "competitive":
-            other = self.best_other(SELL)
-            if other is not None:
-                return min(worst, other + 1)
-        return worst
+        cfg = model.cfg
+        lo, hi = ex.book.band
+        worst, best = (lo, hi) if side == BUY else (hi, lo)
+        firms = model.hedgers
+        mine: dict[int, int] = {}  # the firms' own resting lots by tick on this side
+        resting = ex.book.resting
+        for f in firms:
+            for (s, tick), ids in getattr(f, "_quotes", {}).items():
+                if s == side:
+                    mine[tick] = mine.get(tick, 0) + sum(
+                        resting[i].qty for i in ids if i in resting
+                    )
+        ladder = [
+            (tick, lots - mine.get(tick, 0))
+            for tick, lots in ex.book.depth(side, 100_000)
+            if lots > mine.get(tick, 0)
+        ]
+        floor_tick = None if ex.contract.allow_negative_prices else 1
+        band_moves = ex.contract.price_limit is not None and not (
+            side == BUY and worst is not None and worst == floor_tick
+        )
+        return HarvestView(
+            side=side,
+            q=q,
+            ladder=ladder,
+            fair=model.fair,
+            tick_size=ex.contract.tick_size,
+            worst=worst,
+            best=best,
+            firms=[Firm(max(0, -side * f.account.net), f.curve) for f in firms],
+            me=self.index,
+            shares=[f.share for f in firms],
+            sessions_left=ex.calendar.last_day - ex.day,
+            band_moves=band_moves,
+            spread=cfg.hedger.harvest_spread,
+        )
 
     def end_of_day(self) -> None:
         if self.model.cfg.hedger.net_every_day:

@@ -119,6 +119,9 @@ class Account:
     went_negative: bool = False
     pending_close_long: int = 0  # lots in resting/working orders that close longs
     pending_close_short: int = 0
+    #: its marginal delivery cost curve (abm.delivery.DeliveryCurve); None: the contract's
+    #: flat cost per unit
+    delivery_curve: object | None = field(default=None, repr=False, compare=False)
     #: the running totals of its owner class and delivery rights (shared with its peers)
     group: GroupTotals | None = field(default=None, repr=False, compare=False)
 
@@ -583,7 +586,8 @@ class ClearingHouse:
     def expire(self, final_settle: float, spot: float, ref_price: float) -> None:
         """Expiry: final mark-to-market, close what accounts without delivery rights still
         hold against opposite positions at the final settlement price, then deliver the
-        rest against spot (goods valued at spot; each side pays the delivery cost)."""
+        rest against spot (goods valued at spot; each side pays its delivery cost: its own
+        curve's total for the lots it delivers, else the contract's cost per unit)."""
         m = self.multiplier
         self.mark_to_market(final_settle)
         for acc in self.accounts:
@@ -615,7 +619,8 @@ class ClearingHouse:
                 continue
             snap = self._snap(acc)
             value = (acc.long * (spot - final_settle) + acc.short * (final_settle - spot)) * m
-            fee = acc.lots * cost * m
+            curve = acc.delivery_curve
+            fee = (acc.lots * cost if curve is None else curve.total(acc.lots)) * m
             acc.cash += value - fee
             acc.delivery_pnl += value - fee
             acc.delivery_cost_paid += fee

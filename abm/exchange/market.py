@@ -40,6 +40,10 @@ class DayRecord:
     n_margin_calls: int
     volume: int
     open_interest: int
+    #: where the settlement came from: "vwap" (trades in the settlement window), "last" (the
+    #: day's last trade, none in the window), "locked" (broker orders left unfilled at the
+    #: band's edge: the session settles at the limit), "previous" (no trade: carried over)
+    source: str = "vwap"
 
 
 @dataclass
@@ -522,6 +526,13 @@ class Exchange:
         if cal.is_day_end(self.step):
             vwap = self.book.vwap
             settle_tick = self._tick_or_fallback(None if vwap is None else round(vwap))
+            if vwap is not None:
+                source = "vwap"
+            else:
+                source = "last" if self.book.last_price is not None else "previous"
+            locked = self._locked_edge()
+            if locked is not None:
+                settle_tick, source = locked, "locked"
             settle = self.contract.to_price(settle_tick)
             self.prev_settle = self.settle_price = settle
             ch.mark_to_market(settle)
@@ -537,6 +548,7 @@ class Exchange:
                 len(self.called),
                 sum(t.qty for t in self.trades_today),
                 ch.open_interest,
+                source,
             )
             self.days.append(record)
             if self.check_every_step:
@@ -546,6 +558,32 @@ class Exchange:
         elif self.check_every_step:
             ch.check_invariants(self.mark, self.step)
         return record
+
+    def _locked_edge(self) -> int | None:
+        """The band's edge (tick) when the session ends limit-locked: broker orders (forced
+        closes, liquidations) left unfilled because the book had nothing left inside the band
+        on their side. Such a session settles at the limit (a one-sided market, 单边市), so
+        tomorrow's band moves on from there; None otherwise or without a band."""
+        if self.contract.price_limit is None:
+            return None
+        accs = self.clearing.accounts
+        sell = buy = 0
+        for acc_id in self.broker.forced:
+            acc = accs[acc_id]
+            sell += acc.long
+            buy += acc.short
+        for acc_id, lots in self.broker.liquidating.items():
+            acc = accs[acc_id]
+            if acc.long >= acc.short:
+                sell += min(lots, acc.long)
+            else:
+                buy += min(lots, acc.short)
+        lo, hi = self.book.band
+        if sell > buy and lo is not None:
+            return lo
+        if buy > sell and hi is not None:
+            return hi
+        return None
 
     def expire(self, spot: float) -> None:
         """After the last step: cancel everything, close and deliver at the final settlement."""

@@ -1,0 +1,181 @@
+"""Competitive delivery-capable traders (the fringe): they quote their marginal delivery cost.
+
+A fringe trader can take delivery (into storage) or make it (from inventory) at the cost its
+:class:`~abm.delivery.DeliveryCurve` gives for each further lot. It is a price taker: it bids
+for a lot whenever the futures price is below fair value by more than that lot's marginal cost,
+and offers when it is above, so the ladder of quotes it rests in the book *is* its supply of
+absorption. Quotes sit one tick inside the cost (every fill earns more than delivering costs),
+levels are grouped so a ladder has at most ``ladder_levels`` prices, each level bidding for the
+lots whose cost is covered at that price, and the ladder stops at the band's edge. A trader
+never quotes beyond its hard capacity; without one, no further than its cheap room plus the
+lots the accounts without delivery rights hold (it can never be asked for more). It holds what
+it buys to delivery.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+from abm.agents.base import TraderAgent
+from abm.delivery import DeliveryCurve
+from abm.exchange import BUY, SELL
+
+
+class Ladder(NamedTuple):
+    """Quotes (tick, lots), best price for the counterparty first, and the ticks between the
+    levels of its rising part."""
+
+    levels: list[tuple[int, int]]
+    step: int
+
+
+def cost_ladder(
+    curve: DeliveryCurve,
+    held: int,
+    side: int,
+    fair: float,
+    tick_size: float,
+    max_levels: int,
+    room_cap: int,
+    band: tuple[int | None, int | None],
+    order_size: int = 0,
+) -> Ladder:
+    """The quotes of a price-taking trader with ``curve`` that already holds ``held`` lots in
+    ``side``'s direction (negative: the other way). ``room_cap`` bounds the lots quoted when
+    the curve has no wall."""
+    lo, hi = band
+    room = room_cap if curve.capacity is None else min(room_cap, curve.capacity - held)
+    if room <= 0:
+        return Ladder([], 1)
+
+    def tick_for(cost: float) -> int:
+        # one tick inside fair ∓ cost: a bid strictly below fair − cost, an ask strictly above
+        if side == BUY:
+            return math.ceil((fair - cost) / tick_size - 1e-9) - 1
+        return math.floor((fair + cost) / tick_size + 1e-9) + 1
+
+    def lots_at(tick: int) -> float:
+        d = side * (fair - tick * tick_size)  # the discount this tick gives the counterparty
+        return min(room, curve.supply(d) - held)
+
+    first = tick_for(curve.cost)
+    last = tick_for(curve.marginal(held + room))
+    span = abs(first - last)
+    step = max(1, math.ceil(span / max(max_levels - 1, 1)))
+    edge = lo if side == BUY else hi
+    top = hi if side == BUY else lo  # a quote beyond the band's other edge waits at it
+    out: list[tuple[int, int]] = []
+    done = 0
+    k = 0
+    while done < room and len(out) < max_levels:
+        tick = first - side * step * k
+        if edge is not None and side * (tick - edge) < 0:
+            tick = edge  # the band stops the ladder: the rest waits at the limit
+        quoted = tick if top is None or side * (tick - top) <= 0 else top
+        cum = lots_at(tick)
+        cum = room if cum == math.inf else int(cum)
+        q = cum - done
+        if q > 0:
+            out.append((quoted, min(q, order_size) if order_size else q))
+            done = cum
+        if tick == edge or (side * (tick - last) <= 0):
+            break
+        k += 1
+    return Ladder(out, step)
+
+
+class DeliveryTrader(TraderAgent):
+    """A price-taking account with delivery rights that quotes its cost curve on ``sides``."""
+
+    label = "fringe"
+
+    def __init__(
+        self,
+        model,
+        deposit: float,
+        curve: DeliveryCurve,
+        sides: tuple[int, ...] = (BUY, SELL),
+        ladder_levels: int = 20,
+        order_size: int = 0,
+    ):
+        super().__init__(model, deposit, deliverable=True)
+        self.curve = curve
+        self.account.delivery_curve = curve
+        self.sides = sides
+        self.ladder_levels = ladder_levels
+        self.order_size = order_size
+        self._wanted: list[tuple[int, int, int]] = []  # the ladder last rested
+        self._key: tuple | None = None  # what it was built from
+        self._anchor = 0.0  # fair value it was built at
+        self._tolerance = 0.0  # how far fair value may move before it is rebuilt
+        self._levels: dict[int, list[tuple[int, int]]] = {}  # the ladder by side
+
+    def _room_cap(self, held: int) -> int:
+        """Lots it may quote: its cheap room plus what the accounts without delivery rights
+        hold (public: exchanges publish positions by trader type), rounded up to a power of
+        two so the ladder is not rebuilt for every lot the crowd trades."""
+        nd = self.exchange.clearing.group("non_deliverable")
+        soft = self.curve.soft_limit
+        cheap = int(max(0, soft - held)) if soft != math.inf else 0
+        return cheap + (1 << max(nd.long + nd.short, 1).bit_length())
+
+    def ladder(self, side: int) -> Ladder:
+        ex = self.exchange
+        held = self.account.net * side
+        return cost_ladder(
+            self.curve,
+            held,
+            side,
+            self.model.fair,
+            ex.contract.tick_size,
+            self.ladder_levels,
+            self._room_cap(held),
+            ex.book.band,
+            self.order_size,
+        )
+
+    def _first_tick(self, side: int) -> int:
+        """Where its cheapest lot (at the flat cost) is quoted now: one tick inside, in band."""
+        ex = self.exchange
+        t = ex.contract.tick_size
+        c = self.curve.cost
+        fair = self.model.fair
+        if side == BUY:
+            tick = math.ceil((fair - c) / t - 1e-9) - 1
+        else:
+            tick = math.floor((fair + c) / t + 1e-9) + 1
+        return ex.book.clip(tick)
+
+    def quote(self) -> None:
+        """Rest the cost ladder. The cheapest level (the flat cost, where competition bites)
+        follows fair value tick by tick; the whole ladder is rebuilt when the position, the
+        band, the day or the lots it may be asked for change, or when fair value has moved by
+        half a level: the rising part need not follow fair value more finely than it is
+        spaced."""
+        ex = self.exchange
+        fair = self.model.fair
+        key = (self.account.net, ex.book.band, ex.day, self._room_cap(self.account.net))
+        alive = self._quotes_alive()
+        if key != self._key or abs(fair - self._anchor) >= self._tolerance or not alive:
+            ladders = [(side, self.ladder(side)) for side in self.sides]
+            self._levels = {side: list(lad.levels) for side, lad in ladders}
+            self._key, self._anchor = key, fair
+            spacing = min((lad.step for _, lad in ladders), default=1)
+            # a ladder a tick apart follows every tick; a coarser one, half its spacing
+            self._tolerance = 0.5 * spacing * ex.contract.tick_size if spacing > 1 else 0.0
+        else:  # only the cheapest level moves with fair value; its lots stay
+            for side, levels in self._levels.items():
+                if levels:
+                    levels[0] = (self._first_tick(side), levels[0][1])
+        wanted = [(side, t, q) for side, levels in self._levels.items() for t, q in levels]
+        if wanted != self._wanted or not alive:
+            self._wanted = wanted
+            self.maintain_quotes(wanted, check_margin=False)
+
+    def _quotes_alive(self) -> bool:
+        resting = self.exchange.book.resting
+        return all(i in resting for ids in getattr(self, "_quotes", {}).values() for i in ids)
+
+    def step(self) -> None:
+        self.quote()

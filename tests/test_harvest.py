@@ -1,0 +1,211 @@
+"""The endogenous harvest in whole runs: the divergence comes out of the firms' decisions, the
+fringe's costs and the exchange's rules, and it follows the closed forms of abm.theory."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from abm import theory
+from abm.config import ConfigError, load
+from abm.model import MarketModel
+
+# -- deterministic: the seed's worked example and a stylized linear fringe ----------------------
+
+
+def test_seed_example_waits_for_the_band_and_harvests_at_the_last_limit():
+    m = MarketModel(load("seed_example"))
+    r = m.run()
+    s = r.summary
+    # nobody else can deliver: forced sales lock limit-down at 90 and 81 (settled there), and
+    # on the last trading day the hedger bids ⌈81 × 0.9⌉ = 73 for the 200 lots
+    settle = r.days.set_index("day")
+    assert list(settle.loc[[7, 8], "settlement"]) == [90.0, 81.0]
+    assert list(settle.loc[[7, 8], "source"]) == ["locked", "locked"]
+    assert s["ndnp_at_deadline"] == 200 and s["harvest_discount"] == pytest.approx(27)
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(200 * 27 * 10)
+    assert s["theory_transfer"] == pytest.approx(54_000) and s["theory_bound"] == "cap"
+    assert s["final_settlement"] == 73 and s["locked_sessions"] == 2
+    assert m.hedger.waited > 0
+
+
+def test_the_mechanism_works_both_ways():
+    # a net-short crowd: limit-up sessions 110, 121, then ⌊121 × 1.1⌋ = 133 on the last day
+    s = MarketModel(load("seed_example", {"retail_long_share": 8 / 18})).run().summary
+    assert s["ndnp_at_deadline"] == -200
+    assert s["harvest_discount"] == pytest.approx(33)
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(200 * 33 * 10)
+
+
+def test_the_lead_matters_through_the_band():
+    # sessions from the deadline to the last day: lead + 1; each locked one moves the limit
+    got = {}
+    for lead in (1, 2, 3):
+        s = MarketModel(load("seed_example", {"forced_close_lead_days": lead})).run().summary
+        got[lead] = s["harvest_discount"]
+        assert got[lead] == pytest.approx(100 - theory.band_reach(100, 0.10, lead + 1, 1.0))
+    assert got[1] < got[2] < got[3]  # 19 < 27 < 34
+
+
+def stylized(q: int, kappa: float, n_firms: int = 1, **kw) -> MarketModel:
+    """Seed 000's market, no noise: 40 shorts and 40 + q/20 longs of 20 lots open on day 0; one
+    arbitrageur with a linear cost curve (nothing at the flat cost, then 1/κ per lot, no wall)
+    is the fringe; no band; tick 0.1 so the grid is fine."""
+    n_long = 40 + q // 20
+    n = n_long + 40
+    return MarketModel(
+        load(
+            "seed_example",
+            {
+                "retail.n_traders": n,
+                "retail.long_share": n_long / n,
+                "retail.lots_min": 20,
+                "retail.lots_max": 20,
+                "retail.opening_days": 1,
+                "contract.price_limit": "none",
+                "contract.tick_size": 0.1,
+                "arbitrageurs.n": 1,
+                "arbitrageurs.capacity": None,
+                "arbitrageurs.soft_capacity": 0,
+                "arbitrageurs.cost_slope": 1.0 / kappa,
+                "arbitrageurs.delivery_cost": 2.0,
+                "arbitrageurs.ladder_levels": 500,
+                "hedger.n_firms": n_firms,
+                "hedger.quote_size": 200,
+                "hedger.quote_levels": 3,
+                **kw,
+            },
+        )
+    )
+
+
+@pytest.mark.parametrize(("q", "kappa"), list(itertools.product([400, 800, 1600], [20, 40, 80])))
+def test_stylized_divergence_and_transfer_within_five_percent_of_theory(q, kappa):
+    s = stylized(q, kappa).run().summary
+    assert s["ndnp_at_deadline"] == q
+    # the fringe quotes one tick inside its cost: its effective cost is 2 + 0.1; c_h = 2
+    th = theory.linear_harvest(q, kappa, 2.1, [2.0], 10.0)
+    assert s["harvest_discount"] == pytest.approx(th.discount, rel=0.05)
+    assert -s["basis_at_forced_close"] == pytest.approx(th.discount, rel=0.05)
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(
+        th.transfer_to_firms, rel=0.05
+    )
+    assert -s["retail_pnl_harvest_forced_close"] == pytest.approx(th.retail_loss, rel=0.05)
+
+
+def test_two_firms_play_cournot():
+    s = stylized(800, 20, n_firms=2).run().summary
+    th = theory.linear_harvest(800, 20, 2.1, [2.0, 2.0], 10.0)
+    assert s["harvest_discount"] == pytest.approx(th.discount, rel=0.05)  # 12.7, not 20.05
+    assert s["n_firms"] == 2
+
+
+def test_a_hedger_that_estimates_the_ndnp_harvests_alike():
+    known = stylized(800, 40).run().summary
+    guess = stylized(800, 40, **{"hedger.knows_ndnp": False}).run().summary
+    assert guess["harvest_discount"] == pytest.approx(known["harvest_discount"], rel=0.05)
+
+
+def test_fixed_spread_baseline_reproduces_the_old_dial():
+    s = MarketModel(load("seed_example", {"hedger.spread_policy": "fixed"})).run().summary
+    assert s["harvest_discount"] == pytest.approx(3.0)
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(6000)
+    assert s["theory_transfer"] == 6000 and s["theory_bound"] == "spread"
+
+
+def test_nothing_to_bound_the_price_is_refused():
+    with pytest.raises(ConfigError, match="nothing bounds the harvest price"):
+        load(
+            "seed_example", {"contract.price_limit": "none", "contract.allow_negative_prices": True}
+        )
+
+
+# -- after the deadline: a living market and honest expiry metrics -----------------------------
+
+
+def test_the_market_lives_on_after_the_deadline():
+    m = MarketModel(load("small", {"retail_long_share": 0.5, "seed": 3}))
+    r = m.run()
+    s = r.summary
+    after = r.timeseries.loc[m.harvest_end_step :]
+    assert after["volume"].sum() > 0  # commercials and the hedger trade
+    assert (r.timeseries.loc[m.harvest_end_step :, "net_retail"] == 0).all()
+    assert s["final_settlement_source"] == "vwap" and np.isfinite(s["basis_at_expiry"])
+    # with the crowd gone, the last day's price is back near fair value
+    assert abs(s["basis_at_expiry"]) < 0.04 * s["spot_at_expiry"]
+
+
+def test_no_trade_on_the_last_day_gives_nan_with_a_reason():
+    # a deep flat fringe takes the crowd's 200 lots at the deadline; afterwards nobody trades
+    s = (
+        MarketModel(
+            load(
+                "seed_example",
+                {"arbitrageurs.n": 1, "arbitrageurs.capacity": 5000, "forced_close_lead_days": 2},
+            )
+        )
+        .run()
+        .summary
+    )
+    assert s["final_settlement_source"] == "previous"
+    assert np.isnan(s["basis_at_expiry"]) and "no trade on the last trading day" in s["notes"]
+
+
+# -- comparative statics over seeds (paired on the same seeds) ---------------------------------
+
+SEEDS = range(1, 11)
+
+
+def _discount(**upd) -> np.ndarray:
+    return np.array(
+        [
+            MarketModel(load("small", {**upd, "seed": sd})).run().summary["harvest_discount"]
+            for sd in SEEDS
+        ]
+    )
+
+
+def _paired_effect(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    d = b - a
+    return float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def test_divergence_rises_with_the_crowds_net_position():
+    lo, hi = _discount(retail_long_share=0.6), _discount(retail_long_share=0.9)
+    mean, se = _paired_effect(lo, hi)
+    assert mean > 2 * se and mean > 0
+
+
+def test_divergence_falls_with_fringe_capacity_down_to_its_cost():
+    # the fringe's depth beyond its cheap room: 20, 100, 500 lots per price unit
+    depth = [
+        _discount(
+            retail_long_share=0.9, **{"commercials.soft_capacity": 0, "commercials.cost_slope": s}
+        )
+        for s in (0.05, 0.01, 0.002)
+    ]
+    for a, b in itertools.pairwise(depth):
+        mean, se = _paired_effect(b, a)
+        assert mean > 2 * se and mean > 0
+    # with cheap room for every lot the firm can only undercut the fringe's cost (2), by less
+    # than a tick
+    deep = _discount(retail_long_share=0.9, **{"commercials.soft_capacity": 5000})
+    assert np.all((deep > 1.0) & (deep <= 2.0))
+
+
+def test_divergence_falls_as_competing_firms_are_added():
+    one, three = _discount(retail_long_share=0.9), _discount(retail_long_share=0.9, n_firms=3)
+    mean, se = _paired_effect(three, one)
+    assert mean > 2 * se and mean > 0
+
+
+def test_with_a_band_divergence_rises_with_the_forced_close_lead():
+    thin = {"retail_long_share": 0.9, "commercials.cost_slope": 0.2}
+    short, long_ = (
+        _discount(forced_close_lead_days=1, **thin),
+        _discount(forced_close_lead_days=3, **thin),
+    )
+    mean, se = _paired_effect(short, long_)
+    assert mean > 2 * se and mean > 0
