@@ -2,7 +2,7 @@
 
 Each ``f*`` function takes loaded data and returns a matplotlib Figure, so a researcher can
 restyle one in a notebook; :func:`make_all` loads ``results/paper`` (see ``abm reproduce``),
-draws all nine, writes each as PDF (vector) and PNG, and indexes them in ``README.md``.
+draws all ten, writes each as PDF (vector) and PNG, and indexes them in ``README.md``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,6 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from abm import theory  # noqa: E402
 from abm.metrics import autocorr  # noqa: E402
 from abm.results import RunResult, load, load_run  # noqa: E402
 
@@ -117,8 +116,8 @@ def f1_price_paths(balanced: RunResult, one_sided: RunResult) -> plt.Figure:
         )
         ax.plot(x, ts["spot"], color=PALETTE[0], lw=1.0, label="spot")
         mark_deadline(ax, run, label=(col == 0))
-        ndnp = run.summary["ndnp_at_harvest_start"]
-        ax.set_title(f"{title}; NDNP {ndnp:+,d} lots")
+        ndnp = run.summary["ndnp_at_deadline"]
+        ax.set_title(f"{title}\nNDNP at the deadline {ndnp:+,d} lots")
         ax.set_ylabel(f"price ({_unit(run)})")
         ax = axes[1, col]
         ax.plot(x, ts["mid"] - ts["spot"], color=PALETTE[2], lw=0.5, label="basis (mid)")
@@ -194,72 +193,56 @@ def f2_transfer_heatmap(sweep: pd.DataFrame) -> plt.Figure:
 # -- F3 ----------------------------------------------------------------------------------------
 
 
+def mean_ci(df: pd.DataFrame, by: str, col: str) -> pd.DataFrame:
+    """Mean, 95 % interval (t, over replicates) and n of ``col`` for each value of ``by``."""
+    g = df.groupby(by)[col]
+    out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.count()})
+    t = stats.t.ppf(0.975, np.maximum(out["n"] - 1, 1))
+    out["half"] = t * out["sd"] / np.sqrt(out["n"])
+    return out
+
+
+def _ci_line(ax: plt.Axes, m: pd.DataFrame, color, label: str, marker: str = "o") -> None:
+    ax.errorbar(
+        m.index,
+        m["mean"],
+        yerr=m["half"],
+        color=color,
+        marker=marker,
+        ms=3,
+        lw=1,
+        capsize=2,
+        label=label,
+    )
+
+
 def f3_divergence_vs_lead(sweep: pd.DataFrame) -> plt.Figure:
-    """Divergence near expiry, and the NDNP and transfer it prices, against the forced-close
-    lead time (mean ± sd over seeds)."""
-    df = sweep.assign(abs_basis_fc=sweep["basis_at_forced_close"].abs())
-    long = df.melt(
-        id_vars=["forced_close_lead_days"],
-        value_vars=["abs_basis_fc", "max_abs_basis_final_window"],
-        var_name="measure",
-        value_name="divergence",
-    )
-    long["measure"] = long["measure"].map(
-        {
-            "abs_basis_fc": "|basis| at the forced close",
-            "max_abs_basis_final_window": "max |basis|, final window",
-        }
-    )
+    """Divergence and transfer at the forced close against the forced-close lead: under a daily
+    band the harvest can wait for the band to walk, so a longer lead lets it go further
+    (mean and 95 % interval over seeds)."""
+    df = sweep.assign(transfer=sweep["transfer_retail_to_hedger_harvest_forced_close"] / 1e3)
+    n = int(df.groupby("forced_close_lead_days").size().min())
     fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 2.5))
     ax = axes[0]
-    sns.lineplot(
-        long,
-        x="forced_close_lead_days",
-        y="divergence",
-        hue="measure",
-        marker="o",
-        errorbar="sd",
-        ax=ax,
-        palette=PALETTE[:2],
+    _ci_line(ax, mean_ci(df, "forced_close_lead_days", "harvest_discount"), PALETTE[1], "simulated")
+    _ci_line(
+        ax,
+        mean_ci(df, "forced_close_lead_days", "theory_divergence"),
+        PALETTE[0],
+        "theory (NDNP at the deadline)",
+        "s",
     )
-    spread = sweep["harvest_spread"].iloc[0]
-    ax.axhline(spread, color="0.4", lw=0.8, ls=":", label=f"harvest spread ({spread:g})")
     ax.set_xlabel("forced-close lead (trading days before the last)")
-    ax.set_ylabel("divergence (price units)")
+    ax.set_ylabel("divergence at the forced close\n(price units below fair)")
+    ax.set_ylim(bottom=0)
     ax.legend(loc="lower right")
-    ax.set_ylim(bottom=0)
     ax = axes[1]
-    sns.lineplot(
-        df,
-        x="forced_close_lead_days",
-        y="ndnp_at_harvest_start",
-        marker="o",
-        errorbar="sd",
-        ax=ax,
-        color=PALETTE[2],
-        label="NDNP at harvest start (lots)",
-    )
-    ax.set_ylabel("NDNP (lots)")
+    _ci_line(ax, mean_ci(df, "forced_close_lead_days", "transfer"), PALETTE[3], "simulated")
     ax.set_xlabel("forced-close lead (trading days before the last)")
-    ax2 = ax.twinx()
-    ax2.spines["right"].set_visible(True)
-    sns.lineplot(
-        df.assign(t=df["transfer_retail_to_hedger_harvest_forced_close"] / 1e3),
-        x="forced_close_lead_days",
-        y="t",
-        marker="s",
-        errorbar="sd",
-        ax=ax2,
-        color=PALETTE[3],
-        label="harvest transfer (thousand money)",
-    )
-    ax2.set_ylabel("harvest transfer (thousand money)")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = ax2.get_legend_handles_labels()
-    ax2.get_legend().remove()
-    ax.legend(h1 + h2, l1 + l2, loc="lower right")
+    ax.set_ylabel("harvest transfer (thousand money)")
     ax.set_ylim(bottom=0)
-    ax2.set_ylim(bottom=0)
+    for a in axes:
+        a.set_title(f"n = {n} seeds per point", fontsize=7)
     fig.tight_layout()
     return fig
 
@@ -267,40 +250,29 @@ def f3_divergence_vs_lead(sweep: pd.DataFrame) -> plt.Figure:
 # -- F4 ----------------------------------------------------------------------------------------
 
 
-def f4_divergence_vs_capacity(
-    sweep: pd.DataFrame, delivery_cost: float = 2.0, tick: float = 1.0
-) -> plt.Figure:
-    """Divergence against delivery-arbitrage capacity: simulated (mean ± sd) and theory."""
-    df = sweep.assign(divergence=sweep["basis_at_forced_close"].abs())
+def f4_divergence_vs_capacity(sweep: pd.DataFrame, delivery_cost: float = 2.0) -> plt.Figure:
+    """Divergence against the arbitrageurs' delivery capacity: simulated and the closed form for
+    each run's NDNP at the deadline (mean and 95 % interval over seeds)."""
+    n = int(sweep.groupby("arbitrage_capacity").size().min())
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5))
-    sns.lineplot(
-        df,
-        x="arbitrage_capacity",
-        y="divergence",
-        marker="o",
-        errorbar="sd",
-        ax=ax,
-        color=PALETTE[1],
-        label="simulated |basis| at forced close",
+    _ci_line(
+        ax, mean_ci(sweep, "arbitrage_capacity", "harvest_discount"), PALETTE[1], "simulated"
     )
-    caps = np.linspace(0, df["arbitrage_capacity"].max(), 400)
-    ndnp = df["ndnp_at_harvest_start"].abs().mean()
-    spread = df["harvest_spread"].iloc[0]
-    th = [
-        theory.harvest(int(round(ndnp)), spread, 1.0, int(c), delivery_cost).divergence
-        for c in caps
-    ]
-    ax.plot(caps, th, color=PALETTE[0], lw=1.2, label="theory (|NDNP| from runs)")
-    ax.axhspan(
-        0, delivery_cost + tick, color=PALETTE[2], alpha=0.12, label="delivery cost + one tick"
+    _ci_line(
+        ax,
+        mean_ci(sweep, "arbitrage_capacity", "theory_divergence"),
+        PALETTE[0],
+        "theory (NDNP at the deadline)",
+        "s",
     )
+    ax.axhline(delivery_cost, color=PALETTE[2], lw=0.8, ls=":", label="their delivery cost")
+    ndnp = sweep["ndnp_at_deadline"].abs().mean()
     ax.axvline(ndnp, **DEADLINE_STYLE)
-    ax.annotate(
-        "mean |NDNP|", (ndnp, spread * 0.55), rotation=90, fontsize=6, ha="right", va="center"
-    )
+    ax.annotate("mean |NDNP|", (ndnp, ax.get_ylim()[1] * 0.5), rotation=90, fontsize=6, ha="right")
     ax.set_xlabel("delivery-arbitrage capacity (lots)")
     ax.set_ylabel("divergence (price units)")
-    ax.set_ylim(0, spread * 1.3)
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"n = {n} seeds per point", fontsize=7)
     ax.legend(loc="upper right")
     fig.tight_layout()
     return fig
@@ -432,53 +404,41 @@ def f6_liquidation_cascade(run: RunResult) -> plt.Figure:
 
 # -- F7 ----------------------------------------------------------------------------------------
 
-#: CLK20 settlements ($/bbl), MODEL.md: 17 April, 20 April (the day before the last trading
-#: day), and the contract "back near +8.5" the next day.
-CLK20 = pd.DataFrame(
-    {"day": [-2, -1, 0], "settlement": [18.27, -37.63, 8.5], "date": ["17 Apr", "20 Apr", "21 Apr"]}
-)
+#: CLK20 ($/bbl), MODEL.md: settlements on 17 April (day −2) and 20 April (day −1, the deadline),
+#: the intraday low of 20 April, and the settlement at expiry on 21 April
+CLK20 = {"day_minus_2": 18.27, "day_minus_1": -37.63, "low": -40.32, "expiry": 10.01}
 
 
 def f7_wti_replication(run: RunResult) -> plt.Figure:
-    """The WTI-2020 scenario's last days beside the recorded CLK20 settlements, normalised."""
+    """The WTI-2020 scenario's last days beside the recorded CLK20 prices."""
     days = run.days.set_index("day")["settlement"]
     last = run.config.calendar.trading_days - 1
-    sim = pd.DataFrame(
-        {"day": [-2, -1, 0], "settlement": [days.get(last - 2), days.get(last - 1), days.get(last)]}
-    )
+    s = run.summary
+    sim = [days.get(last - 2), days.get(last - 1), days.get(last)]
+    rec = [CLK20["day_minus_2"], CLK20["day_minus_1"], CLK20["expiry"]]
     fig, axes = plt.subplots(
-        1, 2, figsize=(FULL_WIDTH, 2.6), gridspec_kw={"width_ratios": [1, 1.4]}
+        1, 2, figsize=(FULL_WIDTH, 3.0), gridspec_kw={"width_ratios": [1, 1.4]}
     )
     ax = axes[0]
-    ax.plot(
-        CLK20["day"],
-        CLK20["settlement"] / CLK20["settlement"].iloc[0],
-        "o-",
-        color=PALETTE[3],
-        label="CLK20 recorded",
-    )
-    ax.plot(
-        sim["day"],
-        sim["settlement"] / sim["settlement"].iloc[0],
-        "s--",
-        color=PALETTE[0],
-        label="simulated (wti_2020)",
-    )
+    x = [-2, -1, 0]
+    ax.plot(x, rec, "o-", color=PALETTE[3], label="CLK20 recorded settlement")
+    ax.plot([-1], [CLK20["low"]], "v", color=PALETTE[3], label="CLK20 intraday low")
+    ax.plot(x, sim, "s--", color=PALETTE[0], label="simulated settlement")
+    ax.plot([-1], [s["min_price_deadline_day"]], "v", mfc="none", color=PALETTE[0],
+            label="simulated low")
     ax.axhline(0, color="0.6", lw=0.6)
-    ax.set_xticks(
-        [-2, -1, 0], ["day −2\n(17 Apr)", "day −1, deadline\n(20 Apr)", "last day\n(21 Apr)"]
-    )
-    ax.set_ylabel("settlement / settlement on day −2")
-    ax.legend(loc="upper center")
-    ax.set_title("Daily settlements, normalised")
+    ax.set_xticks(x, ["day −2\n(17 Apr)", "day −1, deadline\n(20 Apr)", "expiry\n(21 Apr)"])
+    ax.set_ylabel("price ($/bbl)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.28), ncol=2, fontsize=6)
+    ax.set_title("Settlements: recorded and simulated")
     ax = axes[1]
     cal = run.config.calendar
     spd = cal.steps_per_day
     day = last - 1
     ts = run.timeseries.loc[day * spd : (day + 1) * spd - 1]
-    minutes = (ts.index.to_numpy() - day * spd) / spd
-    ax.plot(minutes, ts["spot"], color=PALETTE[0], lw=1.2, label="spot")
-    ax.plot(minutes, ts["futures"], color=PALETTE[1], lw=1.0, label="futures (last)")
+    frac = (ts.index.to_numpy() - day * spd) / spd
+    ax.plot(frac, ts["spot"], color=PALETTE[0], lw=1.2, label="spot")
+    ax.plot(frac, ts["futures"], color=PALETTE[1], lw=1.0, label="futures (last)")
     ax.set_xlim(0.75, 1.0)
     w0 = 1 - (cal.settlement_window_steps or spd) / spd
     ax.axvspan(w0, 1.0, color=PALETTE[2], alpha=0.25, lw=0, label="settlement window")
@@ -589,6 +549,52 @@ def f9_stylized_facts(run: RunResult, max_lag: int = 50) -> plt.Figure:
     return fig
 
 
+# -- F10 ---------------------------------------------------------------------------------------
+
+STATICS = (
+    ("retail_long_share", "retail long share", "the crowd's net position"),
+    ("commercials_cost_slope", "fringe depth κ (lots per price unit)", "the fringe's depth"),
+    ("n_firms", "delivery-capable firms", "competing firms"),
+    ("forced_close_lead_days", "forced-close lead (days)", "the lead, under a ±4 % band"),
+)
+
+
+def f10_comparative_statics(sweep: pd.DataFrame) -> plt.Figure:
+    """The divergence at the forced close against each lever, the others at their base (mean
+    and 95 % interval over seeds): it rises with the crowd's net position, falls with the
+    fringe's depth down to its cost and with the number of firms, and rises with the lead."""
+    fig, axes = plt.subplots(1, 4, figsize=(FULL_WIDTH, 2.3), sharey=True)
+    cols = ["param_" + lever for lever, _, _ in STATICS]
+    for ax, (lever, xlabel, title) in zip(axes, STATICS, strict=True):
+        col = "param_" + lever
+        if col not in sweep:
+            rows = sweep.iloc[:0]
+        else:
+            # this lever's points: it is set and no other lever but the long share is
+            others = [c for c in cols[1:] if c != col and c in sweep]
+            rows = sweep[sweep[col].notna() & sweep[others].isna().all(axis=1)]
+        if lever == "commercials_cost_slope":
+            rows = rows.assign(depth=(1.0 / rows[col]).round(6))
+            x = "depth"
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([20, 50, 100, 200, 500]))
+            ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        else:
+            x = lever if lever in rows else col
+        if len(rows):
+            n = int(rows.groupby(x).size().min())
+            _ci_line(ax, mean_ci(rows, x, "harvest_discount"), PALETTE[1], "simulated")
+            _ci_line(ax, mean_ci(rows, x, "theory_divergence"), PALETTE[0], "theory", "s")
+            ax.set_title(f"{title} (n = {n})", fontsize=7)
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("divergence at the forced close\n(price units)")
+    axes[0].set_ylim(bottom=0)
+    axes[0].legend(loc="upper left", fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
 # -- all of them -------------------------------------------------------------------------------
 
 
@@ -626,16 +632,17 @@ def figure_specs() -> list[FigureSpec]:
         ),
         FigureSpec(
             "F3_divergence_vs_lead",
-            "Futures–spot divergence near expiry against the forced-close lead time "
-            "(80 % long crowd; mean ± sd over seeds).",
+            "Divergence and harvest transfer at the forced close against the forced-close "
+            "lead (80 % long crowd, ±4 % band: each extra session lets the harvest wait for "
+            "the band to walk); simulated and theory, mean and 95 % interval over seeds.",
             "forced_close_lead",
             lambda r: f3_divergence_vs_lead(sweep(r, "forced_close_lead")),
         ),
         FigureSpec(
             "F4_divergence_vs_capacity",
             "Divergence at the forced close against delivery-arbitrage capacity: "
-            "simulated (mean ± sd over seeds) and the closed form; the band is the "
-            "delivery cost plus one tick.",
+            "simulated and the closed form for each run's NDNP at the deadline (mean and "
+            "95 % interval over seeds); dotted: the arbitrageurs' delivery cost.",
             "arbitrage_capacity",
             lambda r: f4_divergence_vs_capacity(sweep(r, "arbitrage_capacity")),
         ),
@@ -657,9 +664,9 @@ def figure_specs() -> list[FigureSpec]:
         ),
         FigureSpec(
             "F7_wti_2020",
-            "WTI-2020 replication: simulated daily settlements beside CLK20's "
-            "(18.27 → −37.63 → about +8.5 $/bbl), both divided by the settlement two "
-            "days before expiry; right: the simulated deadline day.",
+            "WTI-2020: simulated settlements and deadline-day low beside CLK20's (18.27 → "
+            "−37.63, low −40.32 → +10.01 $/bbl at expiry), with no harvest price in the "
+            "scenario; right: the simulated deadline day.",
             "runs/wti_2020",
             lambda r: f7_wti_replication(run(r, "wti_2020")),
         ),
@@ -677,6 +684,14 @@ def figure_specs() -> list[FigureSpec]:
             "order-book depth by level.",
             "runs/default",
             lambda r: f9_stylized_facts(run(r, "default")),
+        ),
+        FigureSpec(
+            "F10_comparative_statics",
+            "Comparative statics of the divergence at the forced close (default market): "
+            "against the crowd's long share, the fringe's depth, the number of competing "
+            "firms and the forced-close lead; simulated and theory, mean and 95 % interval.",
+            "harvest_statics",
+            lambda r: f10_comparative_statics(sweep(r, "harvest_statics")),
         ),
     ]
 

@@ -140,8 +140,11 @@ def summarize(model: MarketModel):
     dday = cal.deadline_day
     deadline_day = next((d for d in ex.days if d.day == dday), None)
     dts = ts[ts["day"] == dday]["futures_vwap"].dropna()
-    retail_loss = -float(by_class.loc["retail", "pnl"]) if "retail" in by_class.index else 0.0
+    # the crowd's loss before anyone absorbed its negative balances, and the part that did end
+    # as negative balances (covered by the broker, the fund or a clawback)
     retail_bad = float(accounts.loc[accounts["owner"] == "retail", "bad_debt_received"].sum())
+    retail_pnl = float(by_class.loc["retail", "pnl"]) if "retail" in by_class.index else 0.0
+    retail_loss = retail_bad - retail_pnl
 
     def cls_val(cls: str, col: str) -> float:
         return float(by_class.loc[cls, col]) if cls in by_class.index else 0.0

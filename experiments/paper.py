@@ -20,7 +20,13 @@ from experiments.spec import load_spec
 
 PAPER_DIR = Path("results") / "paper"
 SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020")
-SWEEPS = ("imbalance_x_margin", "forced_close_lead", "arbitrage_capacity", "sobol_main")
+SWEEPS = (
+    "imbalance_x_margin",
+    "forced_close_lead",
+    "arbitrage_capacity",
+    "harvest_statics",
+    "sobol_main",
+)
 
 
 def reproduce(

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -44,7 +46,7 @@ df.shape
 query(
     SWEEP,
     """
-    SELECT retail_long_share, round(avg(ndnp_at_harvest_start)) AS ndnp,
+    SELECT retail_long_share, round(avg(ndnp_at_deadline)) AS ndnp,
            round(avg(transfer_retail_to_hedger_harvest_forced_close)) AS harvest,
            round(avg(theory_transfer)) AS theory, count(*) AS runs
     FROM runs GROUP BY ALL ORDER BY ALL""",
@@ -79,9 +81,11 @@ ax.set_ylabel("harvest transfer (money)")
 fig.tight_layout()
 
 # %% [markdown]
-# ## Fitting the transfer against |NDNP| × spread × multiplier
+# ## Fitting the transfer against theory
 #
-# The claim: the simulated harvest tracks the closed form with a slope near one.
+# The claim: the simulated harvest tracks the closed form for each run's NDNP at the deadline
+# (the Cournot/dominant-firm harvest against the fringe's cost curves, over the band's
+# sessions) with a slope near one.
 
 # %%
 fit = stats.linregress(df["theory_transfer"], df["transfer_retail_to_hedger_harvest_forced_close"])
@@ -92,7 +96,7 @@ ax.scatter(df["theory_transfer"], df["transfer_retail_to_hedger_harvest_forced_c
 lim = np.array([0, df["theory_transfer"].max() * 1.05])
 ax.plot(lim, lim, color="0.5", ls="--", label="y = x")
 ax.plot(lim, fit.intercept + fit.slope * lim, color="C3", label="least squares")
-ax.set_xlabel("|NDNP| × spread × multiplier")
+ax.set_xlabel("theory: harvest of the NDNP at the deadline")
 ax.set_ylabel("simulated harvest transfer")
 ax.legend()
 fig.tight_layout()

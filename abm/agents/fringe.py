@@ -61,9 +61,11 @@ def cost_ladder(
 
     first = tick_for(curve.cost)
     last = tick_for(curve.marginal(held + room))
+    edge = lo if side == BUY else hi
+    if edge is not None and side * (last - edge) < 0:
+        last = edge  # the levels are spread over what the band lets it quote today
     span = abs(first - last)
     step = max(1, math.ceil(span / max(max_levels - 1, 1)))
-    edge = lo if side == BUY else hi
     top = hi if side == BUY else lo  # a quote beyond the band's other edge waits at it
     out: list[tuple[int, int]] = []
     done = 0
