@@ -255,9 +255,7 @@ def f4_divergence_vs_capacity(sweep: pd.DataFrame, delivery_cost: float = 2.0) -
     each run's NDNP at the deadline (mean and 95 % interval over seeds)."""
     n = int(sweep.groupby("arbitrage_capacity").size().min())
     fig, ax = plt.subplots(figsize=(COLUMN_WIDTH, 2.5))
-    _ci_line(
-        ax, mean_ci(sweep, "arbitrage_capacity", "harvest_discount"), PALETTE[1], "simulated"
-    )
+    _ci_line(ax, mean_ci(sweep, "arbitrage_capacity", "harvest_discount"), PALETTE[1], "simulated")
     _ci_line(
         ax,
         mean_ci(sweep, "arbitrage_capacity", "theory_divergence"),
@@ -424,8 +422,14 @@ def f7_wti_replication(run: RunResult) -> plt.Figure:
     ax.plot(x, rec, "o-", color=PALETTE[3], label="CLK20 recorded settlement")
     ax.plot([-1], [CLK20["low"]], "v", color=PALETTE[3], label="CLK20 intraday low")
     ax.plot(x, sim, "s--", color=PALETTE[0], label="simulated settlement")
-    ax.plot([-1], [s["min_price_deadline_day"]], "v", mfc="none", color=PALETTE[0],
-            label="simulated low")
+    ax.plot(
+        [-1],
+        [s["min_price_deadline_day"]],
+        "v",
+        mfc="none",
+        color=PALETTE[0],
+        label="simulated low",
+    )
     ax.axhline(0, color="0.6", lw=0.6)
     ax.set_xticks(x, ["day −2\n(17 Apr)", "day −1, deadline\n(20 Apr)", "expiry\n(21 Apr)"])
     ax.set_ylabel("price ($/bbl)")

@@ -96,6 +96,8 @@ class MarketModel(mesa.Model):
                     fees=False,
                 )
         self.fringe = [*self.arbitrageurs, *self.commercials]
+        #: lots held by accounts without delivery rights (what the fringe may be asked for)
+        self.nd_lots = 0
         self.closing: set[RetailTrader] = set()
 
         # -- observation ---------------------------------------------------------------------
@@ -219,8 +221,11 @@ class MarketModel(mesa.Model):
             self.marks["fair_at_deadline"] = self.fair
         ex.begin_step(s, self.fair, work_broker=False)
         # the fringe quotes its costs first, so the firms price the crowd's side against them
-        for a in self.fringe:
-            a.step()
+        if self.fringe:
+            nd = ex.clearing.group("non_deliverable")
+            self.nd_lots = nd.long + nd.short
+            for a in self.fringe:
+                a.step()
         for h in self.hedgers:
             h.step()
         if self.market_maker is not None:

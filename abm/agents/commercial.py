@@ -40,10 +40,10 @@ class Commercial(DeliveryTrader):
     def business(self) -> None:
         """With probability ``activity``, one hedging trade (called once the book is quoted)."""
         cfg = self.model.cfg.commercials
-        if cfg.activity > 0:
-            u = self.model.rng.random(3).tolist()
-            if u[0] < cfg.activity:
-                self.trade_for_business(u[1], u[2])
+        rng = self.model.rng
+        if cfg.activity > 0 and rng.random() < cfg.activity:
+            u_side, u_size = rng.random(2).tolist()
+            self.trade_for_business(u_side, u_size)
 
     def trade_for_business(self, u_side: float, u_size: float) -> None:
         """A hedging trade: a market order in a random direction, leaning back toward the

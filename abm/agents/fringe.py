@@ -113,18 +113,19 @@ class DeliveryTrader(TraderAgent):
         self._tolerance = 0.0  # how far fair value may move before it is rebuilt
         self._levels: dict[int, list[tuple[int, int]]] = {}  # the ladder by side
 
-    def _room_cap(self, held: int) -> int:
-        """Lots it may quote: its cheap room plus what the accounts without delivery rights
-        hold (public: exchanges publish positions by trader type), rounded up to a power of
-        two so the ladder is not rebuilt for every lot the crowd trades."""
-        nd = self.exchange.clearing.group("non_deliverable")
+    def _room_cap(self, held: int, nd_lots: int) -> int:
+        """Lots it may quote: its cheap room plus ``nd_lots``, what the accounts without
+        delivery rights hold (public: exchanges publish positions by trader type), rounded up
+        to a power of two so the ladder is not rebuilt for every lot the crowd trades."""
         soft = self.curve.soft_limit
         cheap = int(max(0, soft - held)) if soft != math.inf else 0
-        return cheap + (1 << max(nd.long + nd.short, 1).bit_length())
+        return cheap + (1 << max(nd_lots, 1).bit_length())
 
-    def ladder(self, side: int) -> Ladder:
+    def ladder(self, side: int, nd_lots: int | None = None) -> Ladder:
         ex = self.exchange
         held = self.account.net * side
+        if nd_lots is None:
+            nd_lots = self.model.nd_lots
         return cost_ladder(
             self.curve,
             held,
@@ -132,7 +133,7 @@ class DeliveryTrader(TraderAgent):
             self.model.fair,
             ex.contract.tick_size,
             self.ladder_levels,
-            self._room_cap(held),
+            self._room_cap(held, nd_lots),
             ex.book.band,
             self.order_size,
         )
@@ -157,15 +158,15 @@ class DeliveryTrader(TraderAgent):
         spaced."""
         ex = self.exchange
         fair = self.model.fair
-        key = (self.account.net, ex.book.band, ex.day, self._room_cap(self.account.net))
+        nd_lots = self.model.nd_lots
+        key = (self.account.net, ex.book.band, ex.day, self._room_cap(0, nd_lots))
         alive = self._quotes_alive()
         if key != self._key or abs(fair - self._anchor) >= self._tolerance or not alive:
-            ladders = [(side, self.ladder(side)) for side in self.sides]
+            ladders = [(side, self.ladder(side, nd_lots)) for side in self.sides]
             self._levels = {side: list(lad.levels) for side, lad in ladders}
             self._key, self._anchor = key, fair
             spacing = min((lad.step for _, lad in ladders), default=1)
-            # a ladder a tick apart follows every tick; a coarser one, half its spacing
-            self._tolerance = 0.5 * spacing * ex.contract.tick_size if spacing > 1 else 0.0
+            self._tolerance = 0.5 * spacing * ex.contract.tick_size
         else:  # only the cheapest level moves with fair value; its lots stay
             for side, levels in self._levels.items():
                 if levels:

@@ -97,6 +97,8 @@ class RetailTrader(TraderAgent):
 
     def post_close(self) -> None:
         acc, ex = self.account, self.exchange
+        if ex.after_deadline():
+            return  # the broker is closing it
         ex.cancel_all(acc)
         if not acc.lots:
             self.state = "done"

@@ -430,11 +430,25 @@ class Exchange:
                 )
         self.called = []
 
+    def _forced_can_fill(self) -> bool:
+        """Whether working the forced closes could fill anything: opposite forced closes can
+        cross, or the book shows the other side. A limit-locked market re-sending 100,000 forced
+        closes every step to an empty side would only cost time."""
+        nd = self.clearing.group("non_deliverable")
+        if nd.long and nd.short:
+            return True
+        if nd.long:
+            return self.book.best_bid is not None
+        if nd.short:
+            return self.book.best_ask is not None
+        return True  # flat: let the loop mark the accounts done
+
     def work_broker_orders(self) -> None:
         """Send market orders for every forced close and liquidation still open."""
         accs = self.clearing.accounts
         batch: list[tuple[Account, int, int]] = []
-        for acc_id in sorted(self.broker.forced):
+        forced = sorted(self.broker.forced) if self._forced_can_fill() else ()
+        for acc_id in forced:
             acc = accs[acc_id]
             self.cancel_all(acc)
             self.clearing.net_locks(acc)
