@@ -151,12 +151,39 @@ def loglog_slope(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
+def market_of_size(n: int) -> dict[str, Any]:
+    """The default market with ``n`` retail traders and everything that provides liquidity or
+    room to deliver scaled with the crowd (hedger and market maker sizes, refill and risk limit,
+    the commercials' positions and room): the same market, larger, rather than a crowd that
+    outgrows a fixed market and turns it into a different one."""
+    from abm.config import load
+
+    cfg = load("default")
+    k = n / cfg.retail.n_traders
+    h, mm, c = cfg.hedger, cfg.market_maker, cfg.commercials
+    return {
+        "retail.n_traders": n,
+        "hedger.quote_size": max(1, round(h.quote_size * k)),
+        "hedger.depth_refill": round(h.depth_refill * k),
+        "hedger.risk_limit": None if h.risk_limit is None else h.risk_limit * k,
+        "market_maker.quote_size": max(1, round(mm.quote_size * k)),
+        "market_maker.inventory_limit": round(mm.inventory_limit * k),
+        "commercials.open_interest": round(c.open_interest * k),
+        "commercials.soft_capacity": None
+        if c.soft_capacity is None
+        else round(c.soft_capacity * k),
+        "commercials.cost_slope": c.cost_slope / k,
+        "commercials.trade_lots": max(1, round(c.trade_lots * k)),
+    }
+
+
 def bench_scaling(
     sizes=(1_000, 10_000, 100_000), steps=(25, 50, 100, 200), repeat: int = 1
 ) -> dict[str, Any]:
-    """Wall seconds against the number of retail traders and against steps per day, with the
-    slope of each on a log–log plot (1 = linear)."""
-    by_n = [bench_scenario("default", {"retail.n_traders": n}, repeat) for n in sizes]
+    """Wall seconds against the number of retail traders (the market scaled with the crowd,
+    :func:`market_of_size`) and against steps per day, with the slope of each on a log–log
+    plot (1 = linear)."""
+    by_n = [bench_scenario("default", market_of_size(n), repeat) for n in sizes]
     by_steps = [
         bench_scenario(
             "default",

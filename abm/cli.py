@@ -359,6 +359,31 @@ def dashboard(
 
 
 @app.command()
+def facts(
+    scenarios: Annotated[
+        list[str], typer.Argument(help="Scenarios, e.g. default china_rebar wti_2020.")
+    ],
+    seeds: Annotated[int, typer.Option(help="Seeds 1..N per scenario.")] = 10,
+) -> None:
+    """Stylized facts of each scenario's ordinary market (before the harvest window): Hill tail
+    index, kurtosis and its aggregation, autocorrelation of returns and of |returns|; mean ± sd
+    over seeds."""
+    from abm.metrics import facts_table
+
+    try:
+        for sc in scenarios:
+            load(sc)
+        table = facts_table(scenarios, seeds, progress=sys.stderr.isatty())
+    except (ConfigError, ValueError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    wide = table.assign(
+        cell=[f"{m:.3g} ± {s:.2g}" for m, s in zip(table["mean"], table["std"], strict=True)]
+    )
+    typer.echo(wide.pivot(index="fact", columns="scenario", values="cell").to_string())
+
+
+@app.command()
 def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quick: Annotated[bool, typer.Option(help="Small sizes (a minute).")] = False,

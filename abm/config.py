@@ -144,16 +144,48 @@ class CalendarConfig(_Section):
 
 
 class MarginStep(_Section):
+    """One step-up of the margin schedule: from ``days_before_last`` on, the base rate plus
+    ``add`` (points), or times ``multiply``, or an absolute ``rate`` (an exchange's table)."""
+
     days_before_last: int = Field(
         ..., ge=0, description="Applies from this many days before expiry."
     )
-    rate: Rate = Field(..., description="Margin rate from then on (fraction of notional).")
+    rate: Rate | None = Field(
+        None, description="Absolute margin rate from then on (fraction of notional)."
+    )
+    add: float | None = Field(
+        None, ge=0, lt=1, description="Points added to the base rate from then on (0.05 = +5 %)."
+    )
+    multiply: float | None = Field(
+        None, ge=1, le=20, description="Factor applied to the base rate from then on."
+    )
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MarginStep:
+        given = [k for k in ("rate", "add", "multiply") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                f"a step-up needs exactly one of rate (absolute), add (points on the base) or "
+                f"multiply (a factor on the base); got {given or 'none'}"
+            )
+        return self
+
+    def applied(self, base: float) -> float:
+        """The rate this step sets on a base rate (fraction of notional)."""
+        if self.rate is not None:
+            return self.rate
+        if self.add is not None:
+            return base + self.add
+        return base * self.multiply
 
 
 class MarginConfig(_Section):
     rate: Rate = Field(0.10, description="Base margin rate, fraction of notional at settlement.")
     step_ups: list[MarginStep] = Field(
-        default_factory=list, description="Higher rates toward delivery (days before last day)."
+        default_factory=list,
+        description="Higher rates toward delivery (days before the last day): each adds points "
+        "to the base (add), multiplies it (multiply) or sets an absolute rate (rate), so a sweep "
+        "of the base moves the relative ones too.",
     )
     broker_add_on: float = Field(
         0.0, ge=0, lt=1, description="Broker's add-on to the exchange rate."
@@ -163,6 +195,13 @@ class MarginConfig(_Section):
     )
     lock_margin: Literal["both", "larger_side"] = Field(
         "both", description="Margin on lock positions: both sides, or the larger side only."
+    )
+    intraday_check_steps: int | None = Field(
+        None,
+        ge=1,
+        description="Every this many steps the broker checks accounts at the mark and "
+        "liquidates at once those below maintenance (real-time risk control); None = only "
+        "after the daily settlement, with a call first.",
     )
 
 
@@ -214,10 +253,32 @@ class RetailConfig(_Section):
     long_share: Prob = Field(0.5, description="Share of traders whose direction is long.")
     capital_median: float = Field(50_000.0, gt=0, description="Median deposit (money).")
     capital_dispersion: float = Field(0.8, ge=0, description="Lognormal sigma of deposits.")
-    leverage_min: float = Field(1.0, gt=0, description="Min notional / deposit when opening.")
-    leverage_max: float = Field(5.0, gt=0, description="Max notional / deposit when opening.")
+    leverage_mode: Literal["margin", "absolute"] = Field(
+        "margin",
+        description="margin: each trader uses a fraction of the largest position the margin rate "
+        "in force allows (margin used <= equity), so higher margin means smaller positions; "
+        "absolute: a notional / deposit ratio drawn regardless of margin (the old model).",
+    )
+    leverage_fraction_min: Prob = Field(
+        0.2, description="margin mode: smallest fraction of the maximum position used."
+    )
+    leverage_fraction_max: Prob = Field(
+        0.6, description="margin mode: largest fraction of the maximum position used."
+    )
+    leverage_min: float = Field(
+        1.0, gt=0, description="absolute mode: min notional / deposit when opening."
+    )
+    leverage_max: float = Field(
+        5.0, gt=0, description="absolute mode: max notional / deposit when opening."
+    )
     lots_min: int = Field(1, ge=1, description="Min lots per opening order.")
-    lots_max: int = Field(10, ge=1, description="Max lots per opening order.")
+    lots_max: int = Field(1000, ge=1, description="Max lots per opening order (a sanity cap).")
+    noise_lots_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="Largest noise or trend order as a share of the trader's opening lots.",
+    )
     opening_days: int = Field(5, ge=0, description="Days over which traders open positions.")
     activity: Prob = Field(0.01, description="Probability a trader acts in a step (Poisson clock).")
     trend_share: Prob = Field(0.3, description="Share of traders that follow trends.")
@@ -248,6 +309,11 @@ class RetailConfig(_Section):
             )
         if self.lots_max < self.lots_min:
             raise ValueError(f"lots_max = {self.lots_max}: must be >= lots_min = {self.lots_min}")
+        if self.leverage_fraction_max < self.leverage_fraction_min:
+            raise ValueError(
+                f"leverage_fraction_max = {self.leverage_fraction_max}: must be >= "
+                f"leverage_fraction_min = {self.leverage_fraction_min}"
+            )
         return self
 
 
@@ -349,6 +415,22 @@ class HedgerConfig(_DeliveryCurveFields):
     )
     knows_ndnp: bool = Field(True, description="Brokers share account data with it.")
     net_every_day: bool = Field(True, description="Net own longs against shorts at day end.")
+    risk_limit: float | None = Field(
+        None,
+        gt=0,
+        description="Daily value-at-risk limit on the firms' net position (money; VaR = z × daily "
+        "volatility × price × multiplier × |net|, z from [risk]); near it they quote less and "
+        "wider on the side that adds exposure, at it not at all. None = no limit.",
+    )
+    depth_refill: int = Field(
+        0,
+        ge=0,
+        description="Lots per step by which each side's ordinary quotes are topped up after "
+        "fills (finite, replenishing depth); 0 = at once, without limit.",
+    )
+    risk_widen_ticks: int = Field(
+        2, ge=0, description="Extra half-spread (ticks) on the exposure side at the risk limit."
+    )
 
     @model_validator(mode="after")
     def _firms(self) -> HedgerConfig:
@@ -379,6 +461,11 @@ class MarketMakerConfig(_Section):
     flatten_lead_steps: int = Field(50, ge=0, description="Start flattening this long before.")
     deliverable: bool = Field(False, description="Delivery rights (then it need not flatten).")
     informed: bool = Field(False, description="Skews quotes against the crowd's NDNP.")
+    vol_scaled: bool = Field(
+        False,
+        description="Widen the half-spread and shrink the inventory limit by the ratio of the "
+        "market's daily volatility to its reference ([risk]).",
+    )
 
 
 class ArbitrageurConfig(_DeliveryCurveFields):
@@ -439,6 +526,45 @@ class CommercialsConfig(_DeliveryCurveFields):
         return self.open_interest > 0 or self.capacity != 0 or self.activity > 0
 
 
+class RiskConfig(_Section):
+    half_life_days: float = Field(
+        5.0,
+        gt=0,
+        description="Half-life (trading days) of the market's volatility estimate read by the "
+        "liquidity providers: an EWMA of squared daily settlement returns, overridden within "
+        "the day by the move of the mid-price since the last settlement when that is larger.",
+    )
+    var_z: float = Field(
+        2.33, gt=0, description="Standard deviations of the VaR limits (2.33: 99 %, one-sided)."
+    )
+    reference_vol: float | None = Field(
+        None,
+        gt=0,
+        description="Daily volatility (fraction) the liquidity providers take as normal; None = "
+        "spot.volatility.",
+    )
+
+
+class DiscretionConfig(_Section):
+    enabled: bool = Field(
+        False,
+        description="Exchange discretion (SHFE practice): after a limit-locked session or a "
+        "volatility spike the next session's band is widened and margins raised.",
+    )
+    after_locked: bool = Field(True, description="A limit-locked session triggers it.")
+    vol_spike: float | None = Field(
+        None,
+        gt=0,
+        description="|settlement return| over one day (fraction) that triggers it; None = off.",
+    )
+    band_add: float = Field(
+        0.03, ge=0, lt=1, description="Added to the daily band for the next session (fraction)."
+    )
+    margin_add: float = Field(
+        0.02, ge=0, lt=1, description="Added to the margin rate for the next session (points)."
+    )
+
+
 class OutputConfig(_Section):
     collect_agents: bool = Field(False, description="Per-agent data every step (costly).")
 
@@ -459,6 +585,8 @@ class RunConfig(_Section):
     market_maker: MarketMakerConfig = Field(default_factory=MarketMakerConfig)
     arbitrageurs: ArbitrageurConfig = Field(default_factory=ArbitrageurConfig)
     commercials: CommercialsConfig = Field(default_factory=CommercialsConfig)
+    risk: RiskConfig = Field(default_factory=RiskConfig)
+    discretion: DiscretionConfig = Field(default_factory=DiscretionConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
@@ -469,6 +597,12 @@ class RunConfig(_Section):
                 raise ValueError(
                     f"margin.step_ups[{i}].days_before_last = {s.days_before_last}: must be <= "
                     f"{last} (trading_days - 1)"
+                )
+            applied = s.applied(self.margin.rate) + self.margin.broker_add_on
+            if applied > 1:
+                raise ValueError(
+                    f"margin.step_ups[{i}] sets a rate of {applied:.4g} on the base "
+                    f"{self.margin.rate}: a margin rate must be <= 1"
                 )
         c = self.contract
         if (

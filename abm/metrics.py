@@ -13,6 +13,7 @@ Channels of a class's P&L (money, summing to its P&L):
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,7 @@ def summarize(model: MarketModel):
             "no trade on the last trading day: no final settlement price formed (the "
             "accounts were settled at the previous settlement)"
         )
+    chains = cascades(ts["liquidation_volume"].to_numpy(), ts["futures"].to_numpy())
     dday = cal.deadline_day
     deadline_day = next((d for d in ex.days if d.day == dday), None)
     dts = ts[ts["day"] == dday]["futures_vwap"].dropna()
@@ -211,6 +213,12 @@ def summarize(model: MarketModel):
         "n_liquidations": int(accounts["n_liquidations"].sum()),
         "n_negative_equity": int(accounts["went_negative"].sum()),
         "retail_loss_negative_share": retail_bad / retail_loss if retail_loss > 0 else 0.0,
+        "n_intraday_liquidations": ex.n_intraday_liquidations,
+        "discretion_days": sum(d.discretion for d in ex.days),
+        "n_cascades": int((chains["steps"] >= 2).sum()),
+        "max_cascade_lots": float(chains["lots"].max()) if len(chains) else 0.0,
+        "max_cascade_price_move": float(chains["price_move"].abs().max()) if len(chains) else 0.0,
+        "retail_lots_opened": int(model.marks["retail_lots_opened"]),
         "retail_open_interest_at_deadline": int(
             model.marks["retail_open_interest_at_deadline"] or 0
         ),
@@ -332,6 +340,43 @@ def _event_dict(obj) -> dict[str, Any]:
     return {k: getattr(obj, k) for k in obj.__slots__}
 
 
+# -- liquidation cascades ----------------------------------------------------------------------
+
+
+def cascades(liquidated: np.ndarray, prices: np.ndarray, gap: int = 5) -> pd.DataFrame:
+    """Chains of margin liquidations (Thurner, Farmer & Geanakoplos 2012): runs of steps with
+    liquidated lots, joined across quiet spells of at most ``gap`` steps. For each chain: first
+    and last step, liquidation steps, lots, and the price move from the step before it to its
+    furthest point (fraction of that price, signed)."""
+    liq = np.asarray(liquidated, float)
+    p = np.asarray(prices, float)
+    rows = []
+    hits = np.flatnonzero(liq > 0)
+    if len(hits):
+        starts = [hits[0]]
+        ends = []
+        for a, b in itertools.pairwise(hits):
+            if b - a > gap + 1:
+                ends.append(a)
+                starts.append(b)
+        ends.append(hits[-1])
+        for a, b in zip(starts, ends, strict=True):
+            before = p[a - 1] if a > 0 and np.isfinite(p[a - 1]) else p[a]
+            window = p[a : b + 1]
+            window = window[np.isfinite(window)]
+            far = window[np.argmax(np.abs(window - before))] if len(window) else before
+            rows.append(
+                {
+                    "start": int(a),
+                    "end": int(b),
+                    "steps": int(np.count_nonzero(liq[a : b + 1])),
+                    "lots": float(liq[a : b + 1].sum()),
+                    "price_move": float((far - before) / abs(before)) if before else float("nan"),
+                }
+            )
+    return pd.DataFrame(rows, columns=["start", "end", "steps", "lots", "price_move"])
+
+
 # -- stylized facts ----------------------------------------------------------------------------
 
 
@@ -379,6 +424,40 @@ def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
         "acf_abs_returns_lag10": autocorr(np.abs(r), 10),
         "acf_abs_returns_lag50": autocorr(np.abs(r), 50),
     }
+
+
+def ordinary_market_facts(result) -> dict[str, float]:
+    """:func:`stylized_facts` of a run's futures prices before the harvest window opens (the
+    ordinary market, without the harvest and the forced closes)."""
+    cal = result.config.calendar
+    deadline = (cal.trading_days - 1 - cal.forced_close_lead_days) * cal.steps_per_day
+    start = max(deadline - result.config.hedger.harvest_window_steps, 2)
+    return stylized_facts(result.timeseries["futures"].to_numpy()[:start])
+
+
+def facts_table(scenarios: list[str], seeds: int = 10, progress: bool = False) -> pd.DataFrame:
+    """Stylized facts of the ordinary market of each scenario over ``seeds`` seeds (1..seeds):
+    mean and standard deviation of each fact, one row per scenario and fact."""
+    from abm.config import load
+    from abm.model import MarketModel
+
+    rows = []
+    jobs = [(sc, sd) for sc in scenarios for sd in range(1, seeds + 1)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="facts", unit="run")
+    for sc, sd in jobs:
+        f = ordinary_market_facts(MarketModel(load(sc, {"seed": sd})).run())
+        rows += [{"scenario": sc, "seed": sd, "fact": k, "value": v} for k, v in f.items()]
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    df = pd.DataFrame(rows)
+    out = df.groupby(["scenario", "fact"], sort=False)["value"].agg(["mean", "std", "count"])
+    return out.reset_index()
 
 
 def is_finite_number(x: Any) -> bool:

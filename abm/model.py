@@ -11,6 +11,7 @@ last step the contract expires and is delivered against spot.
 from __future__ import annotations
 
 import gc
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -96,6 +97,15 @@ class MarketModel(mesa.Model):
                     fees=False,
                 )
         self.fringe = [*self.arbitrageurs, *self.commercials]
+        # the market's volatility as the liquidity providers see it: an EWMA of squared
+        # futures returns, in fractions per day, starting from the reference level
+        rk = cfg.risk
+        self.reference_vol = (
+            rk.reference_vol if rk.reference_vol is not None else cfg.spot.volatility
+        )
+        self.vol_daily = self.reference_vol
+        self._ewma_decay = 0.5 ** (1.0 / rk.half_life_days)
+        self._ewma_var = self.reference_vol**2  # of daily settlement returns
         #: lots held by accounts without delivery rights (what the fringe may be asked for)
         self.nd_lots = 0
         self.closing: set[RetailTrader] = set()
@@ -107,6 +117,7 @@ class MarketModel(mesa.Model):
         self.trend_signal = 0.0  # futures change over the trend horizon, set every step
         self.marks: dict[str, Any] = {
             "ndnp_at_deadline": None,
+            "retail_lots_opened": 0,
             "fringe_at_deadline": None,
             "fair_at_deadline": None,
             "ndnp_at_harvest_start": None,
@@ -145,7 +156,10 @@ class MarketModel(mesa.Model):
         direction = np.full(n, -1)
         direction[rng.permutation(n)[:n_long]] = 1
         deposit = cfg.capital_median * np.exp(cfg.capital_dispersion * rng.standard_normal(n))
-        leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
+        if cfg.leverage_mode == "margin":  # a fraction of what the margin allows
+            leverage = rng.uniform(cfg.leverage_fraction_min, cfg.leverage_fraction_max, n)
+        else:
+            leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
         trend = rng.random(n) < cfg.trend_share
         spd = cal.steps_per_day
         open_span = max(1, int(cfg.opening_days * spd))
@@ -182,6 +196,20 @@ class MarketModel(mesa.Model):
     @property
     def spot(self) -> float:
         return float(self.spot_path[self.step_index])
+
+    def _update_volatility(self, day_end: bool) -> None:
+        """The market's daily volatility (fraction) as its liquidity providers see it: an EWMA
+        of squared daily settlement returns, updated at each day's end; within the day, the
+        move of the mid-price (else the last trade) since the last settlement when larger, so a
+        large move is felt at once."""
+        ex = self.exchange
+        if day_end and len(ex.days) >= 2:
+            r = _relative_change(ex.days[-2].settlement, ex.days[-1].settlement)
+            self._ewma_var = self._ewma_decay * self._ewma_var + (1 - self._ewma_decay) * r * r
+        mid = ex.book.mid()
+        now = mid * ex.contract.tick_size if mid is not None else self._last_futures
+        move = abs(_relative_change(ex.prev_settle, now))
+        self.vol_daily = max(math.sqrt(self._ewma_var), move)
 
     def crowd_holds(self) -> bool:
         """Whether any account without delivery rights still holds lots."""
@@ -275,6 +303,7 @@ class MarketModel(mesa.Model):
         elif lp is not None:
             self._last_futures = ex.contract.to_price(lp)
         self.futures[s] = self._last_futures
+        self._update_volatility(record is not None)
         if s % DEPTH_EVERY == 0:
             for row, side in enumerate((1, -1)):
                 for k, (_, q) in enumerate(ex.book.depth(side, DEPTH_LEVELS)):
@@ -395,6 +424,13 @@ class MarketModel(mesa.Model):
         self.wall_seconds += time.perf_counter() - t0
         self.result = summarize(self)
         return self.result
+
+
+def _relative_change(before: float, after: float) -> float:
+    """Log return, or the change relative to |before| through zero (negative prices)."""
+    if before > 0 and after > 0:
+        return math.log(after / before)
+    return (after - before) / abs(before) if before else 0.0
 
 
 def _split(total: int, n: int) -> list[int]:

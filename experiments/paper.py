@@ -19,12 +19,14 @@ from experiments.sensitivity import analyse
 from experiments.spec import load_spec
 
 PAPER_DIR = Path("results") / "paper"
-SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020")
+SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020", "cascade")
 SWEEPS = (
     "imbalance_x_margin",
     "forced_close_lead",
     "arbitrage_capacity",
     "harvest_statics",
+    "margin_effect",
+    "margin_effect_rebar",
     "sobol_main",
 )
 

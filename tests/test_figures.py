@@ -1,4 +1,4 @@
-"""`abm figures` draws all ten figures from the stored results, reproducibly."""
+"""`abm figures` draws all eleven figures from the stored results, reproducibly."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_all_figures_from_stored_results(tmp_path):
     res = CliRunner().invoke(app, ["figures", str(PAPER), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     names = [s.name for s in figure_specs()]
-    assert len(names) == 10
+    assert len(names) == 11
     for n in names:
         for ext in ("pdf", "png"):
             f = tmp_path / f"{n}.{ext}"

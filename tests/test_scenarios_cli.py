@@ -26,7 +26,7 @@ def test_scenarios_lists_each_with_a_line():
     lines = res.stdout.strip().splitlines()
     names = [ln.split()[0] for ln in lines]
     assert names == sorted(
-        ["china_rebar", "default", "one_sided", "seed_example", "small", "wti_2020"]
+        ["cascade", "china_rebar", "default", "one_sided", "seed_example", "small", "wti_2020"]
     )
 
 
@@ -71,12 +71,10 @@ def test_default_and_one_sided(tmp_path):
     o, _ = run_cli(tmp_path / "o", "one_sided")
     for s in (d, o):
         assert abs(s["ledger_residual"]) < 1e-6
-    assert o["ndnp_at_harvest_start"] > 3 * abs(d["ndnp_at_harvest_start"])
-    assert (
-        o["transfer_retail_to_hedger_harvest_forced_close"]
-        > 2 * d["transfer_retail_to_hedger_harvest_forced_close"]
-    )
-    assert o["basis_at_forced_close"] < -3.0  # the hedger's bid: fair − 3, on the tick grid
+    # one seed each (the statistics are in tests/test_harvest.py): a 90 % long crowd is net long
+    # at the deadline and is harvested below fair value
+    assert o["ndnp_at_deadline"] > abs(d["ndnp_at_deadline"])
+    assert o["basis_at_forced_close"] < 0 and o["harvest_discount"] > 1.0
 
 
 def test_china_rebar_limits_and_margin_step_up(tmp_path):

@@ -19,6 +19,8 @@ quotes, capital and delivery room, and so of the opposite position). Phases, by 
 
 from __future__ import annotations
 
+import math
+
 from abm.agents.base import TraderAgent
 from abm.agents.pricing import POLICIES, Firm, HarvestPricing, HarvestView, Quote
 from abm.exchange import BUY, SELL
@@ -38,6 +40,10 @@ class DominantHedger(TraderAgent):
         self.ndnp_seen = 0
         self.last_quote: Quote | None = None  # the last harvest decision (None: no quote)
         self.waited = 0  # steps it held back for a lower band
+        full = max(1, round(cfg.quote_size * share)) * cfg.quote_levels
+        self.depth = {BUY: full, SELL: full}  # lots it is prepared to show per side
+        self._shown: dict[int, int] = {}  # lots its quotes showed when it last quoted
+        self._shown_day = -1
 
     @property
     def phase(self) -> str:
@@ -56,17 +62,85 @@ class DominantHedger(TraderAgent):
             return self.exchange.clearing.ndnp
         return -round(self.account.net / self.share)
 
+    # -- finite, risk-limited liquidity ------------------------------------------------------
+    def risk_room(self) -> float:
+        """Lots of net position its value-at-risk limit allows now: limit × share / (z × daily
+        volatility × price × multiplier); inf without a limit or volatility."""
+        cfg = self.model.cfg
+        limit = cfg.hedger.risk_limit
+        vol = self.model.vol_daily
+        ex = self.exchange
+        per_lot = cfg.risk.var_z * vol * abs(ex.settle_price) * ex.contract.multiplier
+        if limit is None or per_lot <= 0:
+            return math.inf
+        return limit * self.share / per_lot
+
+    def _shown_lots(self) -> dict[int, int]:
+        """Lots its resting quotes show, by side."""
+        resting = self.exchange.book.resting
+        out = {BUY: 0, SELL: 0}
+        for (side, _), ids in getattr(self, "_quotes", {}).items():
+            for i in ids:
+                o = resting.get(i)
+                if o is not None:
+                    out[side] += o.qty
+        return out
+
+    def _refill(self, full: int, harvest_side: int) -> None:
+        """Depth it is prepared to show per side: what its ordinary quotes lost to fills since
+        it last quoted is gone, and comes back at ``depth_refill`` lots a step."""
+        rate = self.model.cfg.hedger.depth_refill
+        if rate == 0:
+            self.depth[BUY] = self.depth[SELL] = full
+            return
+        same_day = self.exchange.day == self._shown_day
+        now = self._shown_lots() if same_day else {}
+        for side in (BUY, SELL):
+            filled = 0
+            if same_day and side != harvest_side:
+                filled = max(0, self._shown.get(side, 0) - now[side])
+            self.depth[side] = min(full, self.depth[side] - filled + rate)
+
+    @staticmethod
+    def _ladder(side: int, start: int, size: int, levels: int, budget: float):
+        """``levels`` quotes from ``start`` away from fair, best first, up to ``budget`` lots
+        (whole levels of ``size`` first)."""
+        out = []
+        left = int(budget)
+        for k in range(levels):
+            q = min(size, left)
+            if q <= 0:
+                break
+            out.append((start - side * k, q))
+            left -= q
+        return out
+
     def step(self) -> None:
         cfg = self.model.cfg.hedger
         ex = self.exchange
         fair = self.model.fair
         centre = round(fair / ex.contract.tick_size)
         size = max(1, round(cfg.quote_size * self.share))
-        bid0, ask0 = centre - cfg.quote_half_spread_ticks, centre + cfg.quote_half_spread_ticks
-        bids = [(bid0 - k, size) for k in range(cfg.quote_levels)]
-        asks = [(ask0 + k, size) for k in range(cfg.quote_levels)]
-        if self.phase == "harvest":
-            ndnp = self.estimate_ndnp()
+        harvest = self.phase == "harvest"
+        ndnp = self.estimate_ndnp() if harvest else 0
+        harvest_side = (BUY if ndnp > 0 else SELL) if ndnp else 0
+        self._refill(size * cfg.quote_levels, harvest_side)
+        # the value-at-risk limit binds on the side that adds exposure: less and wider there
+        net = self.account.net
+        room = self.risk_room()
+        used = min(1.0, abs(net) / room) if room != math.inf else 0.0
+        budget = {BUY: float(self.depth[BUY]), SELL: float(self.depth[SELL])}
+        half = {BUY: cfg.quote_half_spread_ticks, SELL: cfg.quote_half_spread_ticks}
+        if net:
+            adds = BUY if net > 0 else SELL
+            budget[adds] = min(budget[adds], max(0.0, room - abs(net)))
+            half[adds] += math.ceil(cfg.risk_widen_ticks * used)
+        elif room != math.inf:
+            budget[BUY] = min(budget[BUY], room)
+            budget[SELL] = min(budget[SELL], room)
+        bids = self._ladder(BUY, centre - half[BUY], size, cfg.quote_levels, budget[BUY])
+        asks = self._ladder(SELL, centre + half[SELL], size, cfg.quote_levels, budget[SELL])
+        if harvest:
             self.ndnp_seen = ndnp
             if ndnp:
                 side = BUY if ndnp > 0 else SELL
@@ -88,6 +162,9 @@ class DominantHedger(TraderAgent):
             for price, lots in quotes
         ]
         self.maintain_quotes(wanted, effect="open", check_margin=False)
+        if cfg.depth_refill:
+            self._shown = self._shown_lots()
+            self._shown_day = ex.day
 
     def view(self, side: int, q: int) -> HarvestView:
         """What this firm sees when it prices the crowd's exit on ``side``."""

@@ -5,10 +5,14 @@ Its reservation price is the book's mid minus ``skew_ticks_per_lot`` × inventor
 limit, and — having no delivery rights by default — flattens from ``flatten_lead_steps`` before
 the deadline: it then quotes only the side that reduces its inventory, at the touch, and in the
 last tenth of that lead sends what is left at market. An *informed* maker also shades its
-reservation price against the crowd's NDNP.
+reservation price against the crowd's NDNP; a *volatility-scaled* one (``vol_scaled``) widens
+its spread and shrinks its inventory limit by the ratio of the market's daily volatility to its
+reference, a volatility-scaled risk limit.
 """
 
 from __future__ import annotations
+
+import math
 
 from abm.agents.base import TraderAgent
 from abm.exchange import BUY, SELL
@@ -50,18 +54,24 @@ class MarketMaker(TraderAgent):
                     touch = round(mid)
                 self.maintain_quotes([(side, touch, abs(inv))], effect="close")
             return
+        half, limit = cfg.half_spread_ticks, cfg.inventory_limit
+        if cfg.vol_scaled and self.model.reference_vol > 0:
+            # a volatile market: quote wider and carry less (a volatility-scaled risk limit)
+            ratio = max(1.0, self.model.vol_daily / self.model.reference_vol)
+            half = math.ceil(half * ratio)
+            limit = math.floor(limit / ratio)
         r = mid - cfg.skew_ticks_per_lot * inv
         if cfg.informed:
             ndnp = ex.clearing.ndnp - inv if not acc.deliverable else ex.clearing.ndnp
-            r -= cfg.half_spread_ticks * (1 if ndnp > 0 else -1 if ndnp < 0 else 0)
-        b = int(r - cfg.half_spread_ticks + 0.5)
-        a = int(r + cfg.half_spread_ticks + 0.5)
+            r -= half * (1 if ndnp > 0 else -1 if ndnp < 0 else 0)
+        b = int(r - half + 0.5)
+        a = int(r + half + 0.5)
         if a <= b:
             a = b + 1
         lo, hi = ex.book.band
         wanted = []
-        if inv < cfg.inventory_limit and (lo is None or b >= lo) and (hi is None or b <= hi):
-            wanted.append((BUY, b, min(cfg.quote_size, cfg.inventory_limit - inv)))
-        if inv > -cfg.inventory_limit and (lo is None or a >= lo) and (hi is None or a <= hi):
-            wanted.append((SELL, a, min(cfg.quote_size, cfg.inventory_limit + inv)))
+        if inv < limit and (lo is None or b >= lo) and (hi is None or b <= hi):
+            wanted.append((BUY, b, min(cfg.quote_size, limit - inv)))
+        if inv > -limit and (lo is None or a >= lo) and (hi is None or a <= hi):
+            wanted.append((SELL, a, min(cfg.quote_size, limit + inv)))
         self.maintain_quotes(wanted)

@@ -1,7 +1,9 @@
 """Retail traders: no delivery rights, a direction, leverage, and a clock running out.
 
 Each trader has a direction (long or short, so that the crowd's long share is
-``retail.long_share``), a deposit and a leverage. It opens once in the opening phase, then —
+``retail.long_share``), a deposit and a leverage: by default the fraction of the largest
+position the margin rate in force allows (margin used ≤ equity), so higher margins mean smaller
+positions. It opens once in the opening phase, then —
 when its Poisson clock fires — trades noise or trend round trips in its own direction, honours
 its stop-loss, and answers margin calls with a probability. Most traders close voluntarily at a
 time drawn in the last days before the deadline (a hazard that rises as the deadline nears),
@@ -38,19 +40,22 @@ class RetailTrader(TraderAgent):
         self.open_step = open_step
         self.close_step = close_step  # None: waits for the forced close
         self.state = "waiting"  # waiting → holding → closing → done
-        self.round_trip_lots = max(1, self.cfg.lots_max // 2)  # largest noise/trend order
+        self.round_trip_lots = 1  # largest noise/trend order, set when it opens
         self.n_rejected = 0
 
     # -- sizes ----------------------------------------------------------------------------------
-    def _lots_for(self, notional_share: float = 1.0) -> int:
+    def _lots_for(self) -> int:
+        """Opening lots. In margin mode ``leverage`` is the fraction f of the largest position
+        the margin rate in force allows: lots = f × equity / (price × multiplier × rate), so
+        that margin used = f × equity; in absolute mode it is notional / deposit."""
         cfg = self.cfg
-        price = max(abs(self.exchange.mark), self.exchange.contract.tick_size)
-        lots = math.floor(
-            self.leverage
-            * self.account.deposits
-            * notional_share
-            / (price * self.exchange.contract.multiplier)
-        )
+        ex = self.exchange
+        price = max(abs(ex.mark), ex.contract.tick_size)
+        per_lot = price * ex.contract.multiplier
+        if cfg.leverage_mode == "margin":
+            lots = math.floor(self.leverage * ex.equity(self.account) / (per_lot * ex.margin_rate))
+        else:
+            lots = math.floor(self.leverage * self.account.deposits / per_lot)
         return max(cfg.lots_min, min(cfg.lots_max, lots))
 
     def _order(
@@ -84,7 +89,10 @@ class RetailTrader(TraderAgent):
         if self.state != "waiting" or self.exchange.after_deadline():
             return
         self.state = "holding"
-        self._order(BUY if self.direction > 0 else SELL, self._lots_for(), "open")
+        lots = self._lots_for()
+        self.round_trip_lots = max(1, math.floor(lots * self.cfg.noise_lots_share))
+        self.model.marks["retail_lots_opened"] += lots
+        self._order(BUY if self.direction > 0 else SELL, lots, "open")
 
     def start_closing(self) -> None:
         """Scheduled at ``close_step``: close everything with a patient limit at the last

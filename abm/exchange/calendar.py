@@ -45,19 +45,19 @@ class Contract:
         """Price of a tick (ticks → price units)."""
         return tick * self.tick_size
 
-    def band(self, prev_settlement: float) -> tuple[int | None, int | None]:
+    def band(self, prev_settlement: float, widen: float = 0.0) -> tuple[int | None, int | None]:
         """Allowed tick range [lo, hi] for the day, or (None, None) with no limit.
 
-        The band is ± ``price_limit`` × previous settlement, rounded inward to whole ticks
-        (an exchange never allows a price outside the percentage). Without negative prices the
-        lower edge is at least one tick.
+        The band is ± (``price_limit`` + ``widen``) × previous settlement, rounded inward to
+        whole ticks (an exchange never allows a price outside the percentage). Without negative
+        prices the lower edge is at least one tick.
         """
         lo: int | None
         hi: int | None
         if self.price_limit is None:
             lo, hi = None, None
         else:
-            width = abs(prev_settlement) * self.price_limit
+            width = abs(prev_settlement) * (self.price_limit + widen)
             lo = math.ceil((prev_settlement - width) / self.tick_size - 1e-9)
             hi = math.floor((prev_settlement + width) / self.tick_size + 1e-9)
         if not self.allow_negative_prices:
@@ -75,7 +75,7 @@ class Calendar:
     forced_close_lead_days: int
     forced_close_step: int
     margin_base: float
-    margin_steps: tuple[tuple[int, float], ...]  # (days_before_last, rate), any order
+    margin_steps: tuple[tuple[int, float], ...]  # (days_before_last, rate applied), any order
     broker_add_on: float = 0.0
     forced_close_auction: bool = True
 
@@ -88,7 +88,9 @@ class Calendar:
             forced_close_lead_days=cal.forced_close_lead_days,
             forced_close_step=cal.forced_close_step,
             margin_base=margin.rate,
-            margin_steps=tuple((s.days_before_last, s.rate) for s in margin.step_ups),
+            margin_steps=tuple(
+                (s.days_before_last, s.applied(margin.rate)) for s in margin.step_ups
+            ),
             broker_add_on=margin.broker_add_on,
             forced_close_auction=cal.forced_close_auction,
         )

@@ -44,6 +44,8 @@ class DayRecord:
     #: day's last trade, none in the window), "locked" (broker orders left unfilled at the
     #: band's edge: the session settles at the limit), "previous" (no trade: carried over)
     source: str = "vwap"
+    #: whether the exchange used its discretion for the next session (wider band, more margin)
+    discretion: bool = False
 
 
 @dataclass
@@ -63,6 +65,8 @@ class Exchange:
         initial_price: float,
         stp: Literal["cancel_resting", "cancel_incoming"] = "cancel_resting",
         check_every_step: bool = False,
+        discretion=None,
+        intraday_check_steps: int | None = None,
     ):
         self.contract = contract
         self.calendar = calendar
@@ -88,6 +92,13 @@ class Exchange:
         self._rate = calendar.margin_rate(0)
         self.deadline_step = calendar.deadline_step
         self._deadline_swept = False
+        #: exchange discretion (config.DiscretionConfig or None) and what it set for today and
+        #: for the next session: (band widening, margin points)
+        self.discretion = discretion
+        self.extra_band = self.extra_margin = 0.0
+        self._next_extra = (0.0, 0.0)
+        self.intraday_check_steps = intraday_check_steps
+        self.n_intraday_liquidations = 0
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -375,15 +386,18 @@ class Exchange:
         cal = self.calendar
         if cal.is_day_start(step):
             self.day = cal.day_of(step)
-            self._rate = cal.margin_rate(self.day)
+            self.extra_band, self.extra_margin = self._next_extra
+            self._rate = cal.margin_rate(self.day) + self.extra_margin
             for o in self.book.clear():
                 self._on_gone(o.id, o.side, o.qty)
             self._effect.clear()
-            lo, hi = self.contract.band(self.prev_settle)
+            lo, hi = self.contract.band(self.prev_settle, self.extra_band)
             self.book.set_band(lo, hi)
             self.book.last_price = None
             self.trades_today = []
             self._start_liquidations()
+        elif self.intraday_check_steps and step % self.intraday_check_steps == 0:
+            self._intraday_checks()
         if cal.intraday(step) == cal.steps_per_day - cal.settlement_window_steps:
             self.book.reset_vwap()
         if step >= cal.deadline_step and not self._deadline_swept:
@@ -443,6 +457,45 @@ class Exchange:
             return self.book.best_ask is not None
         return True  # flat: let the loop mark the accounts done
 
+    def _intraday_checks(self) -> None:
+        """Real-time risk control: accounts below maintenance at the mark are liquidated at
+        once, without waiting for the day's settlement (and without a call)."""
+        ch = self.clearing
+        m = self.contract.multiplier
+        mark = self.mark
+        rate = self._rate
+        k = ch.maintenance_ratio
+        broker = self.broker
+        for acc in ch.accounts:
+            if not (acc.long or acc.short) or acc.id in broker.liquidating:
+                continue
+            if acc.id in broker.forced:
+                continue
+            if acc.equity(mark, m) >= k * ch.margin_used(acc, mark, rate):
+                continue
+            if ch.loss_regime == "adl" and acc.equity(mark, m) <= 0:
+                self.n_liquidations_started += 1
+                ch.auto_deleverage(acc, mark, self.ref_price)
+                ch.cover_negative_equity(acc, mark)
+                continue
+            lots = ch.lots_to_liquidate(acc, mark, rate)
+            if lots > 0:
+                acc.n_liquidations += 1
+                self.n_liquidations_started += 1
+                self.n_intraday_liquidations += 1
+                broker.liquidating[acc.id] = lots
+                ch.events.append(
+                    Event(
+                        self.step,
+                        "liquidation_start",
+                        acc.id,
+                        lots,
+                        mark,
+                        acc.equity(mark, m),
+                        note="intraday",
+                    )
+                )
+
     def work_broker_orders(self) -> None:
         """Send market orders for every forced close and liquidation still open."""
         accs = self.clearing.accounts
@@ -475,10 +528,18 @@ class Exchange:
                 self.broker.liquidating.pop(acc_id)
                 self.clearing.cover_negative_equity(acc, self.mark)
                 continue
+            # the larger side first: it carries the risk
+            sides = sorted(((SELL, acc.long), (BUY, acc.short)), key=lambda x: -x[1])
+            book = self.book
+            if all(
+                (book.best_bid if side == SELL else book.best_ask) is None
+                for side, held in sides
+                if held
+            ):
+                continue  # the book shows nothing to trade with: retried next step
             self.cancel_all(acc)
             done = 0
-            # the larger side first: it carries the risk
-            for side, held in sorted(((SELL, acc.long), (BUY, acc.short)), key=lambda x: -x[1]):
+            for side, held in sides:
                 q = min(held, todo - done)
                 if q > 0:
                     self.n_liquidation_orders += 1
@@ -548,9 +609,20 @@ class Exchange:
             if locked is not None:
                 settle_tick, source = locked, "locked"
             settle = self.contract.to_price(settle_tick)
+            move = abs(settle / self.prev_settle - 1) if self.prev_settle else 0.0
             self.prev_settle = self.settle_price = settle
             ch.mark_to_market(settle)
-            next_rate = cal.margin_rate(min(self.day + 1, cal.last_day))
+            d = self.discretion
+            used = bool(
+                d is not None
+                and d.enabled
+                and (
+                    (d.after_locked and source == "locked")
+                    or (d.vol_spike is not None and move > d.vol_spike)
+                )
+            )
+            self._next_extra = (d.band_add, d.margin_add) if used else (0.0, 0.0)
+            next_rate = cal.margin_rate(min(self.day + 1, cal.last_day)) + self._next_extra[1]
             self.called = ch.issue_margin_calls(settle, next_rate)
             for acc in ch.accounts:  # a flat account's equity is its cash
                 if acc.cash < 0 and not acc.long and not acc.short:
@@ -563,6 +635,7 @@ class Exchange:
                 sum(t.qty for t in self.trades_today),
                 ch.open_interest,
                 source,
+                used,
             )
             self.days.append(record)
             if self.check_every_step:
@@ -630,4 +703,6 @@ def build_exchange(cfg, initial_price: float) -> Exchange:
         clearing,
         initial_price,
         check_every_step=cfg.clearing.check_invariants_every_step,
+        discretion=cfg.discretion,
+        intraday_check_steps=cfg.margin.intraday_check_steps,
     )
