@@ -15,18 +15,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import solara
+from matplotlib.figure import Figure  # figures made without pyplot need no backend
+from mesa.visualization import SolaraViz
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import solara  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from mesa.visualization import SolaraViz  # noqa: E402
-
-from abm.config import ConfigError, load  # noqa: E402
-from abm.model import CLASSES, MarketModel  # noqa: E402
+from abm.config import ConfigError, load
+from abm.model import CLASSES, MarketModel
 
 SCENARIO = os.environ.get("ABM_APP_SCENARIO", "small")
 EVENT_KINDS = (
@@ -136,9 +132,7 @@ def _figure(h: float = 2.4) -> tuple[Figure, Any]:
 
 def _show(fig: Figure):
     fig.tight_layout()
-    out = solara.FigureMatplotlib(fig, format="png")
-    plt.close(fig)
-    return out
+    return solara.FigureMatplotlib(fig, format="png")
 
 
 def Summary(model: DashboardModel):

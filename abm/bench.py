@@ -276,12 +276,10 @@ def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any
 
 def plot_scaling(scaling: dict[str, Any], path: Path) -> Path:
     """Log–log plot of wall time against retail traders and against steps per day."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no backend to choose
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(7.2, 2.8))
+    fig = Figure(figsize=(7.2, 2.8))
+    axes = fig.subplots(1, 2)
     for ax, key, x, label, slope in (
         (axes[0], "retail_traders", "n", "retail traders", scaling["slope_traders"]),
         (axes[1], "steps_per_day", "steps", "steps per day", scaling["slope_steps"]),
@@ -299,5 +297,4 @@ def plot_scaling(scaling: dict[str, Any], path: Path) -> Path:
     axes[0].legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=150, metadata={"Software": None})
-    plt.close(fig)
     return path

@@ -319,6 +319,9 @@ def figures(
     only: Annotated[list[str] | None, typer.Option(help="Just these figures, e.g. F2.")] = None,
 ) -> None:
     """Regenerate every paper figure (PDF + PNG) from stored results, with an index."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # the command writes files; it never opens a window
     from abm.figures import make_all
 
     try:

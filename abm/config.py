@@ -300,6 +300,20 @@ class RetailConfig(_Section):
     voluntary_close_share: Prob = Field(
         0.7, description="Share of traders who close before the deadline; the rest are forced."
     )
+    rules: str = Field(
+        "default",
+        description="The crowd's decision rules: default, hold (open, then wait for the broker), "
+        "or an import path 'module:Class' to a RetailRules subclass of your own.",
+    )
+
+    @field_validator("rules")
+    @classmethod
+    def _rules(cls, v: str) -> str:
+        from abm.agents.retail import RULES, RetailRules
+        from abm.plugins import resolve_class
+
+        resolve_class(v, RULES, RetailRules, "retail.rules")
+        return v
 
     @model_validator(mode="after")
     def _ranges(self) -> RetailConfig:
@@ -401,11 +415,12 @@ class HedgerConfig(_DeliveryCurveFields):
         description="Steps before the deadline from which the firms price the crowd's side by "
         "their harvest policy (until the crowd is flat).",
     )
-    spread_policy: Literal["optimal", "fixed", "competitive"] = Field(
+    spread_policy: str = Field(
         "optimal",
         description="Harvest policy: optimal (profit-maximising quote, Cournot among several "
         "firms); the baselines fixed (fair ∓ harvest_spread, a dial) and competitive (one tick "
-        "behind the best competing quote, never beyond the spread).",
+        "behind the best competing quote, never beyond the spread); or an import path "
+        "'module:Class' to a HarvestPricing object of your own.",
     )
     harvest_spread: float = Field(
         3.0,
@@ -444,6 +459,15 @@ class HedgerConfig(_DeliveryCurveFields):
                     f"shares = {self.shares}: each must be > 0 and together they must sum to 1"
                 )
         return self
+
+    @field_validator("spread_policy")
+    @classmethod
+    def _policy(cls, v: str) -> str:
+        from abm.agents.pricing import POLICIES
+        from abm.plugins import resolve_class
+
+        resolve_class(v, POLICIES, object, "hedger.spread_policy")
+        return v
 
     def firm_shares(self) -> list[float]:
         return (
@@ -565,6 +589,29 @@ class DiscretionConfig(_Section):
     )
 
 
+class AgentSpec(_Section):
+    """Extra agents of a class of your own, created with the model: ``n`` of ``class`` (an
+    import path 'package.module:Class' to a TraderAgent subclass), each built as
+    ``Class(model, **params)``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    cls: str = Field(..., alias="class", description="Import path 'package.module:Class'.")
+    n: int = Field(1, ge=0, le=10_000_000, description="How many to create.")
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Keyword arguments of each agent's constructor."
+    )
+
+    @field_validator("cls")
+    @classmethod
+    def _class(cls, v: str) -> str:
+        from abm.agents.base import TraderAgent
+        from abm.plugins import resolve_class
+
+        resolve_class(v, {}, TraderAgent, "agents.class")
+        return v
+
+
 class OutputConfig(_Section):
     collect_agents: bool = Field(False, description="Per-agent data every step (costly).")
 
@@ -587,6 +634,10 @@ class RunConfig(_Section):
     commercials: CommercialsConfig = Field(default_factory=CommercialsConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     discretion: DiscretionConfig = Field(default_factory=DiscretionConfig)
+    agents: list[AgentSpec] = Field(
+        default_factory=list,
+        description="Extra agents of your own classes ([[agents]] tables: class, n, params).",
+    )
     output: OutputConfig = Field(default_factory=OutputConfig)
 
     @model_validator(mode="after")
@@ -640,8 +691,14 @@ class RunConfig(_Section):
         return validate(data)
 
 
+def dotted(key: str) -> str:
+    """The dotted config path of a key: a short name, a dotted path, or a flat one with double
+    underscores (``retail__long_share``: what a Python keyword argument can spell)."""
+    return SHORT_NAMES.get(key, key).replace("__", ".")
+
+
 def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    path = SHORT_NAMES.get(key, key)
+    path = dotted(key)
     parts = path.split(".")
     node = data
     for i, part in enumerate(parts[:-1]):
@@ -721,7 +778,7 @@ def load(name_or_path: str | Path, updates: dict[str, Any] | None = None) -> Run
 def _set_dotted_loose(data: dict[str, Any], key: str, value: Any) -> None:
     """Like _set_dotted, but sections absent from a TOML file are filled from defaults."""
     full = RunConfig().model_dump()
-    path = SHORT_NAMES.get(key, key)
+    path = dotted(key)
     parts = path.split(".")
     # Check the key exists in the schema (names the problem), then set it in the sparse dict.
     _set_dotted(full, key, value)

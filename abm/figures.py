@@ -12,16 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from abm.metrics import autocorr  # noqa: E402
-from abm.results import RunResult, load, load_run  # noqa: E402
+from abm.metrics import autocorr
+from abm.results import RunResult, load, load_run
 
 PALETTE = sns.color_palette("colorblind")
 COLUMN_WIDTH = 3.5  # inches, one journal column

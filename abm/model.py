@@ -39,10 +39,49 @@ DEPTH_EVERY = 10
 
 class MarketModel(mesa.Model):
     """The harvest model. ``MarketModel(cfg)`` or ``MarketModel(cfg, margin_rate=0.2, ...)``
-    (updates by dotted path or short name); ``model.run()`` returns a :class:`RunResult`."""
+    (updates by short name, or by path with double underscores: ``retail__long_share=0.8``);
+    ``MarketModel(scenario="one_sided", rng=3)``; ``model.run()`` returns a
+    :class:`~abm.results.RunResult`.
 
-    def __init__(self, config: RunConfig | None = None, **updates: Any):
-        cfg = config if config is not None else RunConfig()
+    Each step (:meth:`step`): the exchange opens it; the agents of the ``"quote"`` phase act
+    by type in ascending priority — the fringe (arbitrageurs, then commercials quote their
+    cost curves), the firms (the hedger prices against them), the market maker, then any
+    other quoting type; the broker works its forced closes and liquidations against those
+    quotes; the agents of the ``"trade"`` phase act — commercials trade for their business,
+    the retail crowd (closers re-post, scheduled openings and closings, the Poisson clock),
+    then types added by the user (a ``TraderAgent`` subclass steps once, in random order);
+    the exchange closes the step (at the day's end: settlement, mark-to-market, margin calls,
+    invariants). Activation goes through Mesa's ``agents_by_type`` AgentSets, so an agent of
+    any subclass created in the model trades (see :class:`~abm.agents.base.TraderAgent`).
+
+    ``rng`` or ``seed`` (as ``mesa.batch_run`` passes them) override the config's seed; None
+    keeps it, so a run is always reproducible.
+    """
+
+    def __init__(
+        self,
+        config: RunConfig | None = None,
+        *,
+        scenario: str | None = None,
+        rng: int | None = None,
+        seed: int | None = None,
+        **updates: Any,
+    ):
+        if config is not None and scenario is not None:
+            raise ValueError("give a config or a scenario name, not both")
+        if scenario is not None:
+            from abm.config import load
+
+            cfg = load(scenario)
+        else:
+            cfg = config if config is not None else RunConfig()
+        for name, value in (("rng", rng), ("seed", seed)):
+            if value is not None:
+                if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                    raise ValueError(
+                        f"{name} = {value!r}: a whole-number seed (a run must be reproducible)"
+                    )
+                updates["seed"] = int(value)
         if updates:
             cfg = cfg.with_updates(updates)
         super().__init__(rng=cfg.seed)
@@ -77,6 +116,12 @@ class MarketModel(mesa.Model):
         self.market_maker = MarketMaker(self) if cfg.market_maker.enabled else None
         arb = cfg.arbitrageurs
         self.arbitrageurs = [DeliveryArbitrageur(self, 1.0 / arb.n) for _ in range(arb.n)]
+        from abm.agents.retail import RULES, RetailRules
+        from abm.plugins import resolve_class
+
+        self.retail_rules = resolve_class(cfg.retail.rules, RULES, RetailRules, "retail.rules")()
+        self.closing: set[RetailTrader] = set()
+        self.agenda: dict[int, list[Callable[[], None]]] = defaultdict(list)
         self.retail: list[RetailTrader] = self._create_retail()
         self.commercials: list[Commercial] = []
         if cfg.commercials.present:
@@ -96,7 +141,13 @@ class MarketModel(mesa.Model):
                     "ordinary",
                     fees=False,
                 )
+        for spec in cfg.agents:  # the user's own agent classes
+            kind = resolve_class(spec.cls, {}, TraderAgent, "agents.class")
+            for _ in range(spec.n):
+                kind(self, **spec.params)
         self.fringe = [*self.arbitrageurs, *self.commercials]
+        self._members: dict[type, tuple[int, list]] = {}
+        self._phase_types: dict[tuple, list[type]] = {}
         # the market's volatility as the liquidity providers see it: an EWMA of squared
         # futures returns, in fractions per day, starting from the reference level
         rk = cfg.risk
@@ -108,7 +159,6 @@ class MarketModel(mesa.Model):
         self._ewma_var = self.reference_vol**2  # of daily settlement returns
         #: lots held by accounts without delivery rights (what the fringe may be asked for)
         self.nd_lots = 0
-        self.closing: set[RetailTrader] = set()
 
         # -- observation ---------------------------------------------------------------------
         self.futures = np.full(self.n_steps, np.nan)  # last trade price, carried forward
@@ -185,7 +235,6 @@ class MarketModel(mesa.Model):
             close_step=close_step,
         )
         traders = agents.to_list()
-        self.agenda: dict[int, list[Callable[[], None]]] = defaultdict(list)
         for t in traders:
             self.agenda[int(t.open_step)].append(t.open_position)
             if t.close_step is not None and t.close_step < deadline:
@@ -210,6 +259,33 @@ class MarketModel(mesa.Model):
         now = mid * ex.contract.tick_size if mid is not None else self._last_futures
         move = abs(_relative_change(ex.prev_settle, now))
         self.vol_daily = max(math.sqrt(self._ewma_var), move)
+
+    # -- activation ----------------------------------------------------------------------------
+    def members(self, kind: type, agents: mesa.AgentSet) -> list:
+        """The agents of a type as a list (kept while the type's membership is unchanged: a
+        crowd of 100,000 is not copied every step)."""
+        n, cached = self._members.get(kind, (-1, None))
+        if n != len(agents):
+            cached = agents.to_list()
+            self._members[kind] = (len(agents), cached)
+        return cached
+
+    def _activate(self, phase: str) -> None:
+        """Activate every agent type acting in ``phase``, in ascending priority (then name),
+        each through its own ``activate`` on its AgentSet."""
+        by_type = self.agents_by_type
+        key = tuple(by_type)
+        order = self._phase_types.get((phase, key))
+        if order is None:
+            order = sorted(
+                (k for k in key if phase in getattr(k, "phases", {})),
+                key=lambda k: (k.priority, k.__name__),
+            )
+            self._phase_types[(phase, key)] = order
+        for kind in order:
+            agents = by_type[kind]
+            if len(agents):
+                kind.activate(self, agents, phase)
 
     def crowd_holds(self) -> bool:
         """Whether any account without delivery rights still holds lots."""
@@ -248,16 +324,8 @@ class MarketModel(mesa.Model):
             ]
             self.marks["fair_at_deadline"] = self.fair
         ex.begin_step(s, self.fair, work_broker=False)
-        # the fringe quotes its costs first, so the firms price the crowd's side against them
-        if self.fringe:
-            nd = ex.clearing.group("non_deliverable")
-            self.nd_lots = nd.long + nd.short
-            for a in self.fringe:
-                a.step()
-        for h in self.hedgers:
-            h.step()
-        if self.market_maker is not None:
-            self.market_maker.step()
+        # liquidity providers quote: the fringe its costs, the firms against it, the maker
+        self._activate("quote")
         # the broker's market orders meet the quotes just posted (at the open the book is empty)
         ex.work_broker_orders()
         if (
@@ -267,28 +335,10 @@ class MarketModel(mesa.Model):
             and not self.crowd_holds()
         ):
             self.harvest_end_step = s + 1
-        for c in self.commercials:
-            c.business()
-        if cal.is_day_start(s) and self.closing:
-            for t in sorted(self.closing, key=lambda a: a.unique_id):
-                t.post_close()
-                if t.state == "done":
-                    self.closing.discard(t)
-        for action in self.agenda.pop(s, ()) if self.retail else ():
-            action()
-        if self.retail:
-            rng = self.rng
-            k = rng.binomial(len(self.retail), cfg.retail.activity)
-            # what trend followers see: fixed within the step (the step's price is written at
-            # its end), so computed once rather than at every activation
-            self.trend_signal = self.recent_return(cfg.retail.trend_lookback_steps)
-            if k:
-                # the active traders and their five uniforms each, drawn in bulk
-                who = rng.integers(0, len(self.retail), k).tolist()
-                draws = rng.random((k, 5)).tolist()
-                retail = self.retail
-                for i, u in zip(who, draws, strict=True):
-                    retail[i].step(u)
+        # what trend followers see: fixed within the step (the step's price is written at its
+        # end), so computed once rather than at every activation
+        self.trend_signal = self.recent_return(cfg.retail.trend_lookback_steps)
+        self._activate("trade")
         record = ex.end_step()
         if record is not None:
             for acc in ex.called:
@@ -339,7 +389,7 @@ class MarketModel(mesa.Model):
             "forced_volume",
             "liquidation_volume",
             "settlement",
-            "margin_rate",
+            "margin_rate_in_force",
             "harvest_window",
             "transfer_retail_to_hedger",
             "n_margin_calls",
@@ -379,7 +429,7 @@ class MarketModel(mesa.Model):
             forced_volume=st.forced_volume,
             liquidation_volume=st.liquidation_volume,
             settlement=ex.settle_price,
-            margin_rate=rate,
+            margin_rate_in_force=rate,
             harvest_window=float(ex.harvest_start_step <= s < self.harvest_end_step),
             transfer_retail_to_hedger=_flow(ch.flows, "retail", "hedger"),
             n_margin_calls=sum(d.n_margin_calls for d in ex.days),
@@ -465,6 +515,8 @@ class SeriesCollector(mesa.DataCollector):
 
     def collect(self, model: MarketModel) -> None:
         obs = model.obs
+        if hasattr(self, "_collection_steps"):  # what mesa.batch_run reads the rows by
+            self._collection_steps.append(model.time)
         for var, values in self.model_vars.items():
             values.append(obs[var])
         if self.agent_reporters:

@@ -35,6 +35,56 @@ class RunResult:
     agents: pd.DataFrame | None = None
     depth: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean lots at the k-th level
 
+    def plot(self, last_days: float | None = None):
+        """A quick look, on separate axes against trading days: futures and spot, the basis,
+        the crowd's NDNP with every class's net position, and each class's wealth change; the
+        harvest window shaded and the deadline dashed. ``last_days`` zooms on the end.
+        Returns the matplotlib Figure (Jupyter shows it inline)."""
+        import matplotlib.pyplot as plt
+
+        ts = self.timeseries
+        cal = self.config.calendar if self.config is not None else None
+        spd = cal.steps_per_day if cal is not None else 1
+        x = ts.index.to_numpy() / spd
+        fig, axes = plt.subplots(4, 1, figsize=(7.2, 7.5), sharex=True)
+        ax = axes[0]
+        ax.plot(x, ts["spot"], lw=1.0, label="spot")
+        ax.plot(x, ts["futures"], lw=0.7, label="futures")
+        ax.set_ylabel("price")
+        ax = axes[1]
+        ax.plot(x, ts["basis"], lw=0.7, color="C2", label="basis (futures − spot)")
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.set_ylabel("basis")
+        ax = axes[2]
+        ax.plot(x, ts["ndnp"], lw=1.2, color="k", label="NDNP")
+        for cls in ("retail", "hedger", "market_maker", "arbitrageur", "commercial"):
+            col = f"net_{cls}"
+            if col in ts and ts[col].abs().max() > 0 and cls != "retail":
+                ax.plot(x, ts[col], lw=0.7, label=cls.replace("_", " "))
+        ax.set_ylabel("net position (lots)")
+        ax = axes[3]
+        for cls in ("retail", "hedger", "market_maker", "arbitrageur", "commercial"):
+            col = f"equity_{cls}"
+            if col in ts and ts[col].abs().max() > 0:
+                ax.plot(x, ts[col] - ts[col].iloc[0], lw=0.8, label=cls.replace("_", " "))
+        ax.set_ylabel("wealth change")
+        ax.set_xlabel("trading day")
+        if cal is not None:
+            deadline = (cal.trading_days - 1 - cal.forced_close_lead_days) + (
+                cal.forced_close_step / spd
+            )
+            start = deadline - self.config.hedger.harvest_window_steps / spd
+            for a in axes:
+                a.axvspan(start, deadline, color="C3", alpha=0.12, lw=0)
+                a.axvline(deadline, color="0.25", ls="--", lw=0.9)
+            if last_days is not None:
+                axes[0].set_xlim(cal.trading_days - last_days, cal.trading_days)
+        for a in axes:
+            a.legend(loc="upper left", fontsize=7, frameon=False)
+        fig.suptitle(self.summary.get("scenario", ""), fontsize=9)
+        fig.tight_layout()
+        return fig
+
     def save(self, out_dir: str | Path) -> Path:
         """Write the run under ``out_dir`` (atomically per file); returns the directory."""
         out = Path(out_dir)

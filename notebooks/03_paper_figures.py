@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -61,6 +63,12 @@ fig = F.f8_sobol(pd.read_parquet(DATA / "sobol_main" / "sensitivity.parquet"))
 # %% F9
 fig = F.f9_stylized_facts(default)
 
+# %% F10
+fig = F.f10_comparative_statics(load(DATA / "harvest_statics"))
+
+# %% F11
+fig = F.f11_margin_effect(load(DATA / "margin_effect"), load(DATA / "margin_effect_rebar"))
+
 # %% [markdown]
 # ## Restyling one figure
 # Any figure is an ordinary matplotlib figure: change it, then save it with `F.save`.
@@ -68,5 +76,5 @@ fig = F.f9_stylized_facts(default)
 # %%
 fig = F.f3_divergence_vs_lead(load(DATA / "forced_close_lead"))
 fig.axes[0].set_title("Divergence and the deadline")
-fig.set_size_inches(5, 3)
-plt.close(fig)
+fig.set_size_inches(7.2, 3)
+# F.save(fig, Path("my_figures"), "F3_restyled") writes it as PDF and PNG

@@ -14,6 +14,7 @@ from abm.agents.fringe import DeliveryTrader
 
 class DeliveryArbitrageur(DeliveryTrader):
     label = "arbitrageur"
+    priority = 10
 
     def __init__(self, model, share: float):
         cfg = model.cfg.arbitrageurs

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 import mesa
 
@@ -14,10 +14,29 @@ if TYPE_CHECKING:
 
 class TraderAgent(mesa.Agent):
     """A Mesa agent owning one clearing account. Subclasses set ``label`` (its class name in
-    results) and implement :meth:`step`."""
+    results) and implement :meth:`step`.
+
+    The model activates agents by type through Mesa's ``AgentSet``s, in two phases of each step
+    (``MarketModel.step``): ``"quote"`` — liquidity providers rest their quotes before the
+    broker works its forced closes and liquidations — and ``"trade"`` — everyone else acts.
+    ``phases`` maps each phase a type acts in to the method the model calls; types of one
+    phase act in ascending ``priority`` (then name), and :meth:`activate` says how a type's
+    agents are activated (by default: all of them, each once, in random order). So any
+    subclass added to the model trades, with no change to the model.
+    """
 
     label = "trader"
     model: MarketModel
+    #: phase -> method name called on each agent of this type in that phase
+    phases: ClassVar[dict[str, str]] = {"trade": "step"}
+    #: order among the types of a phase (lower first); the built-in types use 10–30
+    priority: ClassVar[int] = 100
+
+    @classmethod
+    def activate(cls, model: MarketModel, agents: mesa.AgentSet, phase: str) -> None:
+        """Activate ``agents`` (all of ``model``'s agents of this exact type) for ``phase``:
+        each calls its phase's method once, in an order shuffled with the model's generator."""
+        agents.shuffle_do(cls.phases[phase])
 
     def __init__(self, model: MarketModel, deposit: float, deliverable: bool):
         super().__init__(model)

@@ -15,12 +15,24 @@ they make the last day's settlement a real price.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from abm.agents.fringe import DeliveryTrader
 from abm.exchange import BUY, SELL
 
 
 class Commercial(DeliveryTrader):
     label = "commercial"
+    # quotes its cost curve with the fringe, then trades for its business after the broker
+    phases: ClassVar[dict[str, str]] = {"quote": "quote", "trade": "business"}
+    priority = 11
+
+    @classmethod
+    def activate(cls, model, agents, phase: str) -> None:
+        if phase == "quote":
+            super().activate(model, agents, phase)
+        else:  # in creation order: the long, then the short
+            agents.do(cls.phases[phase])
 
     def __init__(self, model, direction: int):
         cfg = model.cfg.commercials

@@ -15,7 +15,7 @@ it buys to delivery.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import ClassVar, NamedTuple
 
 from abm.agents.base import TraderAgent
 from abm.delivery import DeliveryCurve
@@ -91,6 +91,16 @@ class DeliveryTrader(TraderAgent):
     """A price-taking account with delivery rights that quotes its cost curve on ``sides``."""
 
     label = "fringe"
+    phases: ClassVar[dict[str, str]] = {"quote": "quote"}
+    priority: ClassVar[int] = 10
+
+    @classmethod
+    def activate(cls, model, agents, phase: str) -> None:
+        """In creation order (a price taker's quote does not depend on the others'); the
+        open positions it may be asked to absorb are summed once for all."""
+        nd = model.exchange.clearing.group("non_deliverable")
+        model.nd_lots = nd.long + nd.short
+        agents.do(cls.phases[phase])
 
     def __init__(
         self,

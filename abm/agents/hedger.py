@@ -20,14 +20,23 @@ quotes, capital and delivery room, and so of the opposite position). Phases, by 
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from abm.agents.base import TraderAgent
 from abm.agents.pricing import POLICIES, Firm, HarvestPricing, HarvestView, Quote
 from abm.exchange import BUY, SELL
+from abm.plugins import resolve_class
 
 
 class DominantHedger(TraderAgent):
     label = "hedger"
+    # prices after the fringe has quoted its costs, so it sees them
+    phases: ClassVar[dict[str, str]] = {"quote": "step"}
+    priority = 20
+
+    @classmethod
+    def activate(cls, model, agents, phase: str) -> None:
+        agents.do(cls.phases[phase])  # firm 0 first: their order is their queue priority
 
     def __init__(self, model, index: int = 0, share: float = 1.0):
         cfg = model.cfg.hedger
@@ -36,7 +45,9 @@ class DominantHedger(TraderAgent):
         self.share = share
         self.curve = cfg.curve(model.exchange.contract.delivery_cost).scaled(share)
         self.account.delivery_curve = self.curve
-        self.pricing: HarvestPricing = POLICIES[cfg.spread_policy]()
+        self.pricing: HarvestPricing = resolve_class(
+            cfg.spread_policy, POLICIES, object, "hedger.spread_policy"
+        )()
         self.ndnp_seen = 0
         self.last_quote: Quote | None = None  # the last harvest decision (None: no quote)
         self.waited = 0  # steps it held back for a lower band

@@ -13,6 +13,7 @@ reference, a volatility-scaled risk limit.
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 from abm.agents.base import TraderAgent
 from abm.exchange import BUY, SELL
@@ -20,6 +21,12 @@ from abm.exchange import BUY, SELL
 
 class MarketMaker(TraderAgent):
     label = "market_maker"
+    phases: ClassVar[dict[str, str]] = {"quote": "step"}
+    priority = 30
+
+    @classmethod
+    def activate(cls, model, agents, phase: str) -> None:
+        agents.do(cls.phases[phase])
 
     def __init__(self, model):
         cfg = model.cfg.market_maker

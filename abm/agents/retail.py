@@ -19,8 +19,121 @@ from abm.agents.base import TraderAgent
 from abm.exchange import BUY, SELL
 
 
+class RetailRules:
+    """How a retail trader decides: the crowd's behaviour as a replaceable object.
+
+    Subclass it and name it in the config (``retail.rules = "mypkg.rules:MyRules"``, or the
+    shipped ``"default"`` and ``"hold"``); every method receives the trader, who holds its
+    state (``direction``, ``leverage``, ``trend``, ``round_trip_lots``, ``state``, its
+    ``account``) and places orders through its exchange.
+    """
+
+    name = "default"
+
+    def opening_lots(self, trader: RetailTrader) -> int:
+        """Lots of its one opening order. In margin mode ``leverage`` is the fraction f of the
+        largest position the margin rate in force allows: lots = f × equity / (price ×
+        multiplier × rate), so that margin used = f × equity; in absolute mode it is
+        notional / deposit."""
+        cfg = trader.cfg
+        ex = trader.exchange
+        price = max(abs(ex.mark), ex.contract.tick_size)
+        per_lot = price * ex.contract.multiplier
+        if cfg.leverage_mode == "margin":
+            equity = ex.equity(trader.account)
+            lots = math.floor(trader.leverage * equity / (per_lot * ex.margin_rate))
+        else:
+            lots = math.floor(trader.leverage * trader.account.deposits / per_lot)
+        return max(cfg.lots_min, min(cfg.lots_max, lots))
+
+    def act(self, trader: RetailTrader, u: list[float]) -> None:
+        """One firing of its Poisson clock while it holds a position, before the deadline;
+        ``u`` holds five uniforms (hazard, add-or-reduce, size, order type, limit offset).
+        Honours the stop-loss, may start closing, then trades noise or trend round trips in
+        its own direction."""
+        cfg = trader.cfg
+        acc = trader.account
+        ex = trader.exchange
+        if acc.long or acc.short:
+            m = ex.contract.multiplier
+            if acc.equity(ex.mark, m) - acc.deposits < -cfg.stop_loss * acc.deposits:
+                trader.state = "stopped"
+                trader.close_now()
+                return
+            if u[0] < cfg.close_hazard_base:
+                trader.start_closing()
+                return
+        if not cfg.noise_trading:
+            return
+        if trader.trend:
+            ret = trader.model.trend_signal  # recent_return(trend_lookback_steps)
+            add = (ret * trader.direction > 0) if ret != 0 else u[1] < 0.5
+        else:
+            add = u[1] < 0.5
+        my_side = BUY if trader.direction > 0 else SELL
+        qty = 1 + int(u[2] * trader.round_trip_lots)
+        if add:
+            trader._order(my_side, qty, "open", u[3], u[4])
+        else:
+            if trader.direction > 0:
+                free = acc.long - acc.pending_close_long
+            else:
+                free = acc.short - acc.pending_close_short
+            if free > 0:
+                trader._order(-my_side, min(qty, free), "close", u[3], u[4])
+
+    def on_margin_call(self, trader: RetailTrader, amount: float) -> None:
+        """Tops up the call with probability ``retail.top_up_probability``."""
+        if trader.model.rng.random() < trader.cfg.top_up_probability:
+            trader.exchange.deposit(trader.account, amount)
+
+
+class HoldToDeadline(RetailRules):
+    """Opens, then holds until the broker force-closes it: no stop-loss, no round trips, no
+    voluntary close (the scheduled close still starts it closing, if one was drawn; set
+    ``retail.voluntary_close_share = 0`` for a crowd that only the broker closes)."""
+
+    name = "hold"
+
+    def act(self, trader: RetailTrader, u: list[float]) -> None:
+        return None
+
+
+RULES: dict[str, type[RetailRules]] = {r.name: r for r in (RetailRules, HoldToDeadline)}
+
+
 class RetailTrader(TraderAgent):
     label = "retail"
+    priority = 20
+    #: chance of acting in a step; None: ``retail.activity``
+    activity: float | None = None
+
+    @classmethod
+    def activate(cls, model, agents, phase: str) -> None:
+        """The crowd's step: closers re-post their patient close orders at each day's start,
+        the model's scheduled actions of the step run (openings, starts of voluntary closing),
+        then the traders whose Poisson clock fires act — their number drawn binomially, the
+        traders uniformly and their five uniforms each in bulk from the model's generator, so
+        a run is reproducible and 100,000 idle traders cost nothing."""
+        step = model.step_index
+        if model.exchange.calendar.is_day_start(step) and model.closing:
+            for t in sorted(model.closing, key=lambda a: a.unique_id):
+                t.post_close()
+                if t.state == "done":
+                    model.closing.discard(t)
+        for action in model.agenda.pop(step, ()):
+            action()
+        crowd = model.members(cls, agents)
+        if not crowd:
+            return
+        rng = model.rng
+        p = model.cfg.retail.activity if cls.activity is None else cls.activity
+        k = rng.binomial(len(crowd), p)
+        if k:
+            who = rng.integers(0, len(crowd), k).tolist()
+            draws = rng.random((k, 5)).tolist()
+            for i, u in zip(who, draws, strict=True):
+                crowd[i].step(u)
 
     def __init__(
         self,
@@ -42,21 +155,7 @@ class RetailTrader(TraderAgent):
         self.state = "waiting"  # waiting → holding → closing → done
         self.round_trip_lots = 1  # largest noise/trend order, set when it opens
         self.n_rejected = 0
-
-    # -- sizes ----------------------------------------------------------------------------------
-    def _lots_for(self) -> int:
-        """Opening lots. In margin mode ``leverage`` is the fraction f of the largest position
-        the margin rate in force allows: lots = f × equity / (price × multiplier × rate), so
-        that margin used = f × equity; in absolute mode it is notional / deposit."""
-        cfg = self.cfg
-        ex = self.exchange
-        price = max(abs(ex.mark), ex.contract.tick_size)
-        per_lot = price * ex.contract.multiplier
-        if cfg.leverage_mode == "margin":
-            lots = math.floor(self.leverage * ex.equity(self.account) / (per_lot * ex.margin_rate))
-        else:
-            lots = math.floor(self.leverage * self.account.deposits / per_lot)
-        return max(cfg.lots_min, min(cfg.lots_max, lots))
+        self.rules: RetailRules = model.retail_rules
 
     def _order(
         self,
@@ -89,7 +188,7 @@ class RetailTrader(TraderAgent):
         if self.state != "waiting" or self.exchange.after_deadline():
             return
         self.state = "holding"
-        lots = self._lots_for()
+        lots = self.rules.opening_lots(self)
         self.round_trip_lots = max(1, math.floor(lots * self.cfg.noise_lots_share))
         self.model.marks["retail_lots_opened"] += lots
         self._order(BUY if self.direction > 0 else SELL, lots, "open")
@@ -132,7 +231,8 @@ class RetailTrader(TraderAgent):
 
     def step(self, u: list[float] | None = None) -> None:
         """One activation of the trader's Poisson clock; ``u`` holds five uniforms the model
-        drew for it in bulk (hazard, add-or-reduce, size, order type, limit offset)."""
+        drew for it in bulk (hazard, add-or-reduce, size, order type, limit offset). While it
+        holds a position before the deadline its rules decide (:meth:`RetailRules.act`)."""
         if self.state != "holding":
             return
         ex = self.exchange
@@ -140,36 +240,7 @@ class RetailTrader(TraderAgent):
             return
         if u is None:
             u = self.model.rng.random(5).tolist()
-        cfg = self.cfg
-        acc = self.account
-        if acc.long or acc.short:
-            m = ex.contract.multiplier
-            if acc.equity(ex.mark, m) - acc.deposits < -cfg.stop_loss * acc.deposits:
-                self.state = "stopped"
-                self.close_now()
-                return
-            if u[0] < cfg.close_hazard_base:
-                self.start_closing()
-                return
-        if not cfg.noise_trading:
-            return
-        if self.trend:
-            ret = self.model.trend_signal  # recent_return(trend_lookback_steps)
-            add = (ret * self.direction > 0) if ret != 0 else u[1] < 0.5
-        else:
-            add = u[1] < 0.5
-        my_side = BUY if self.direction > 0 else SELL
-        qty = 1 + int(u[2] * self.round_trip_lots)
-        if add:
-            self._order(my_side, qty, "open", u[3], u[4])
-        else:
-            if self.direction > 0:
-                free = acc.long - acc.pending_close_long
-            else:
-                free = acc.short - acc.pending_close_short
-            if free > 0:
-                self._order(-my_side, min(qty, free), "close", u[3], u[4])
+        self.rules.act(self, u)
 
     def on_margin_call(self, amount: float) -> None:
-        if self.model.rng.random() < self.model.cfg.retail.top_up_probability:
-            self.exchange.deposit(self.account, amount)
+        self.rules.on_margin_call(self, amount)
