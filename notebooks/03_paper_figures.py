@@ -22,7 +22,6 @@
 # %%
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 
 from abm import figures as F

@@ -81,6 +81,7 @@ def test_notebook_runs_and_shows_its_figures(path, tmp_path):
         ],
         cwd=path.parent,
         env=env,
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=900,
