@@ -234,7 +234,17 @@ class SpotConfig(_Section):
     jump_intensity: float = Field(0.0, ge=0, description="Expected jumps per trading day (OU).")
     jump_mean: float = Field(0.0, description="Mean jump size (fraction of price).")
     jump_std: float = Field(0.0, ge=0, description="Jump size std (fraction of price).")
-    csv_path: str | None = Field(None, description="CSV with a 'spot' column, one row per step.")
+    csv_path: str | None = Field(
+        None,
+        description="CSV with a 'spot' column: one row per step (step 0 first), or any "
+        "frequency with csv_resample = true.",
+    )
+    csv_resample: bool = Field(
+        False,
+        description="Spread the CSV's rows evenly over the run (first row = step 0, last = "
+        "expiry) and interpolate linearly between them: a daily series of trading_days + 1 "
+        "closes, an hourly one, or any other evenly spaced series.",
+    )
     carry_rate: float = Field(
         0.0, description="Carry per trading day; fair value = spot × (1 + carry × days left)."
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gc
 import math
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -85,6 +86,7 @@ class MarketModel(mesa.Model):
         if updates:
             cfg = cfg.with_updates(updates)
         super().__init__(rng=cfg.seed)
+        self._streams: dict[str, np.random.Generator] = {}
         self.cfg = cfg
         cal = cfg.calendar
         self.n_steps = cal.trading_days * cal.steps_per_day
@@ -261,6 +263,16 @@ class MarketModel(mesa.Model):
         self.vol_daily = max(math.sqrt(self._ewma_var), move)
 
     # -- activation ----------------------------------------------------------------------------
+    def stream(self, name: str) -> np.random.Generator:
+        """A random generator of its own for ``name`` (an agent type, a component), seeded by
+        the run's seed and the name: draws from it leave the model's generator untouched, so
+        adding a component does not shift the random numbers of the others."""
+        gen = self._streams.get(name)
+        if gen is None:
+            key = zlib.crc32(name.encode())
+            gen = self._streams[name] = np.random.default_rng([self.cfg.seed, key])
+        return gen
+
     def members(self, kind: type, agents: mesa.AgentSet) -> list:
         """The agents of a type as a list (kept while the type's membership is unchanged: a
         crowd of 100,000 is not copied every step)."""

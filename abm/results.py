@@ -107,6 +107,39 @@ class RunResult:
         return out
 
 
+def mean_ci(values, level: float = 0.95) -> dict[str, float]:
+    """Mean of replicate outcomes with its standard error and a Student-t ``level`` interval.
+
+    ``values``: one number per replicate (NaNs are refused, not dropped: a NaN outcome says a
+    run formed no price and must be looked at). Returns ``mean, se, lo, hi, n``.
+    """
+    import numpy as np
+    from scipy import stats
+
+    x = np.asarray(values, dtype=float)
+    if x.ndim != 1 or x.size < 2:
+        raise ValueError(f"mean_ci: needs at least 2 replicates, got {x.size}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"mean_ci: {int((~np.isfinite(x)).sum())} of {x.size} values not finite")
+    if not 0 < level < 1:
+        raise ValueError(f"mean_ci: level = {level}; allowed 0 < level < 1")
+    se = float(x.std(ddof=1) / np.sqrt(x.size))
+    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1)) * se
+    m = float(x.mean())
+    return {"mean": m, "se": se, "lo": m - half, "hi": m + half, "n": int(x.size)}
+
+
+def paired_effect(treated, control, level: float = 0.95) -> dict[str, float]:
+    """Effect of a change measured on the same seeds: :func:`mean_ci` of ``treated − control``
+    replicate by replicate (pairing removes the seed-to-seed noise both arms share)."""
+    import numpy as np
+
+    a, b = np.asarray(treated, dtype=float), np.asarray(control, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"paired_effect: {a.size} treated vs {b.size} control replicates")
+    return mean_ci(a - b, level)
+
+
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for k, v in d.items():

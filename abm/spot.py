@@ -59,8 +59,30 @@ def ou_path(
     return out
 
 
-def csv_path(path: str | Path, n: int) -> np.ndarray:
-    """Read a 'spot' column (one row per step, from step 0); needs at least n + 1 rows."""
+def resample(values, n_steps: int) -> np.ndarray:
+    """Evenly spaced observations spanning the run → the run's ``n_steps + 1`` spot points.
+
+    Observation ``i`` of ``m`` sits at step ``i · n_steps / (m − 1)``; steps in between are
+    linear interpolations (price units). A daily series of ``trading_days + 1`` closes (the
+    close before the first session, then each session's) puts every close on its session's
+    last step. Linear interpolation adds no intraday noise: the spot moves, the futures' own
+    noise comes from the book.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or len(v) < 2:
+        raise ValueError(f"resample: needs at least 2 observations, got {v.size}")
+    if not np.all(np.isfinite(v)):
+        bad = int(np.flatnonzero(~np.isfinite(v))[0])
+        raise ValueError(f"resample: observation {bad} is {v[bad]}; all must be finite")
+    if n_steps < 1:
+        raise ValueError(f"resample: n_steps = {n_steps}; allowed >= 1")
+    at = np.linspace(0.0, n_steps, len(v))
+    return np.interp(np.arange(n_steps + 1, dtype=float), at, v)
+
+
+def csv_path(path: str | Path, n: int, resample_rows: bool = False) -> np.ndarray:
+    """Read a 'spot' column: one row per step from step 0 (at least n + 1 rows), or, with
+    ``resample_rows``, any number >= 2 of evenly spaced rows spread over the run."""
     import pandas as pd
 
     p = Path(path)
@@ -70,13 +92,24 @@ def csv_path(path: str | Path, n: int) -> np.ndarray:
     if "spot" not in df.columns:
         raise ValueError(f"spot.csv_path = '{path}': needs a 'spot' column, has {list(df.columns)}")
     values = df["spot"].to_numpy(dtype=float)
+    if not np.all(np.isfinite(values)):
+        bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        raise ValueError(
+            f"spot.csv_path = '{path}': row {bad + 1} of 'spot' is {values[bad]}; "
+            "every price must be a finite number"
+        )
+    if resample_rows:
+        if len(values) < 2:
+            raise ValueError(
+                f"spot.csv_path = '{path}': has {len(values)} rows; resampling needs at least 2"
+            )
+        return resample(values, n)
     if len(values) < n + 1:
         raise ValueError(
             f"spot.csv_path = '{path}': has {len(values)} rows, the run needs {n + 1} "
-            "(one per step plus step 0)"
+            "(one per step plus step 0); for a daily or other coarser series set "
+            "spot.csv_resample = true"
         )
-    if not np.all(np.isfinite(values[: n + 1])):
-        raise ValueError(f"spot.csv_path = '{path}': contains non-finite values")
     return values[: n + 1].copy()
 
 
@@ -103,7 +136,7 @@ def make_spot_path(
         )
     if cfg.kind == "csv":
         assert cfg.csv_path is not None
-        return csv_path(cfg.csv_path, n_steps)
+        return csv_path(cfg.csv_path, n_steps, cfg.csv_resample)
     return np.full(n_steps + 1, cfg.initial, dtype=float)
 
 

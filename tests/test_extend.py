@@ -164,3 +164,28 @@ def test_rng_and_seed_are_the_configs_seed():
     assert a.cfg.seed == b.cfg.seed == 7
     with pytest.raises(ValueError, match="whole-number seed"):
         MarketModel(scenario="small", rng=1.5)
+
+
+def test_adding_an_agent_type_leaves_the_other_draws_alone():
+    # an agent that never trades: with it the run must be the same run, draw for draw
+    class Idle(TraderAgent):
+        label = "idle"
+
+        def __init__(self, model):
+            super().__init__(model, deposit=1.0, deliverable=False)
+            self.calls = 0
+
+        def step(self):
+            self.calls += 1
+
+    p = MarketModel(scenario="small", rng=3)
+    plain = p.run()
+    m = MarketModel(scenario="small", rng=3)
+    idle = [Idle(m) for _ in range(5)]
+    with_idle = m.run()
+    assert [a.calls for a in idle] == [m.n_steps] * 5
+    pd.testing.assert_series_equal(plain.timeseries["futures"], with_idle.timeseries["futures"])
+    assert plain.summary["pnl_retail"] == with_idle.summary["pnl_retail"]
+    # and both of the model's generators end where they would have without it
+    assert p.random.getstate() == m.random.getstate()
+    assert p.rng.bit_generator.state == m.rng.bit_generator.state

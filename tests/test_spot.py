@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from abm.config import SpotConfig
-from abm.spot import csv_path, fair_value, gbm_path, make_spot_path, ou_path
+from abm.spot import csv_path, fair_value, gbm_path, make_spot_path, ou_path, resample
 
 
 def test_gbm_log_returns_have_the_closed_form_moments():
@@ -66,3 +66,34 @@ def test_csv_path(tmp_path):
 def test_fair_value_carry():
     assert fair_value(100.0, 0.001, 10) == pytest.approx(101.0)
     assert fair_value(100.0, 0.001, -3) == 100.0
+
+
+def test_resample_places_each_observation_on_its_step():
+    # 3 daily closes over a 2-day run of 4 steps a day: closes sit on steps 0, 4, 8 and
+    # the steps between are straight lines (hand-computed)
+    out = resample([100.0, 104.0, 96.0], 8)
+    assert list(out) == [100, 101, 102, 103, 104, 102, 100, 98, 96]
+    with pytest.raises(ValueError, match="observation 1 is nan"):
+        resample([1.0, float("nan"), 2.0], 4)
+    with pytest.raises(ValueError, match="at least 2"):
+        resample([1.0], 4)
+
+
+def test_a_daily_csv_drives_a_run(tmp_path):
+    from abm.config import load
+    from abm.model import MarketModel
+
+    cfg = load("small")
+    days, spd = cfg.calendar.trading_days, cfg.calendar.steps_per_day
+    closes = [100.0 + 0.5 * d for d in range(days + 1)]
+    f = tmp_path / "daily.csv"
+    rows = (f"2020-04-{d + 1:02d},{c}" for d, c in enumerate(closes))
+    f.write_text("date,spot\n" + "\n".join(rows))
+    with pytest.raises(ValueError, match="spot.csv_resample = true"):
+        MarketModel(load("small", {"spot.kind": "csv", "spot.csv_path": str(f)}))
+    m = MarketModel(
+        load("small", {"spot.kind": "csv", "spot.csv_path": str(f), "spot.csv_resample": True})
+    )
+    # each session's last step carries that day's close; half-way through a session, half-way
+    assert [m.spot_path[d * spd] for d in range(days + 1)] == closes
+    assert m.spot_path[spd // 2] == pytest.approx(100.0 + 0.5 * (spd // 2) / spd)

@@ -35,8 +35,13 @@ class TraderAgent(mesa.Agent):
     @classmethod
     def activate(cls, model: MarketModel, agents: mesa.AgentSet, phase: str) -> None:
         """Activate ``agents`` (all of ``model``'s agents of this exact type) for ``phase``:
-        each calls its phase's method once, in an order shuffled with the model's generator."""
-        agents.shuffle_do(cls.phases[phase])
+        each calls its phase's method once, in a random order drawn from the type's own stream
+        (``model.stream``), so adding a type of agents leaves every other draw of the run as it
+        was and runs with and without it stay paired on the seed."""
+        members = agents.to_list()
+        method = cls.phases[phase]
+        for i in model.stream(f"{cls.__module__}.{cls.__qualname__}").permutation(len(members)):
+            getattr(members[i], method)()
 
     def __init__(self, model: MarketModel, deposit: float, deliverable: bool):
         super().__init__(model)
