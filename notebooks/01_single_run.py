@@ -94,11 +94,13 @@ def show(result):
 
 
 # %% [markdown]
-# Move the sliders: the run repeats with the new parameters.
+# Set the sliders and press the button: the run repeats with the new parameters. (A run takes
+# a second or two, so it waits for the button rather than re-running on every slider tick.)
 
 # %%
 controls = widgets.interactive(
     lambda **kw: show(run(**kw)),
+    {"manual": True, "manual_name": "Run"},
     retail_long_share=widgets.FloatSlider(value=0.9, min=0.0, max=1.0, step=0.05),
     margin_rate=widgets.FloatSlider(value=0.10, min=0.05, max=0.30, step=0.01),
     n_firms=widgets.IntSlider(value=1, min=1, max=5, description="firms"),

@@ -75,6 +75,9 @@ def test_notebook_runs_and_shows_its_figures(path, tmp_path):
             "notebook",
             "--execute",
             "--ExecutePreprocessor.timeout=600",
+            # Unix sockets, not TCP ports another test's server could take in between
+            "--KernelManager.transport=ipc",
+            f"--KernelManager.ip={tmp_path / 'kernel'}",
             str(path),
             "--output",
             str(out),
