@@ -213,8 +213,8 @@ def bench_scaling(
 
 def bench_sweep(workers: int = 2, runs: int = 16) -> dict[str, Any]:
     """Runs per minute of default-scenario runs on a LocalCluster of ``workers``."""
-    from experiments.runner import run_sweep
-    from experiments.spec import SweepSpec
+    from abm.sweeps.runner import run_sweep
+    from abm.sweeps.spec import SweepSpec
 
     spec = SweepSpec.model_validate(
         {

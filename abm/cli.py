@@ -191,8 +191,8 @@ def sweep(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
     """Run a parameter sweep on Dask and store every run as Parquet."""
-    from experiments.runner import run_sweep
-    from experiments.spec import load_spec
+    from abm.sweeps.runner import run_sweep
+    from abm.sweeps.spec import load_spec
 
     try:
         sp = load_spec(spec, quick=quick)
@@ -263,9 +263,9 @@ def sensitivity(
     """Sobol indices (first-order and total, with confidence intervals) of the sweep's outputs;
     runs whatever points are missing first, then stores sensitivity.parquet beside the sweep."""
     from abm.results import load as load_runs
-    from experiments.runner import run_sweep
-    from experiments.sensitivity import analyse
-    from experiments.spec import load_spec
+    from abm.sweeps.runner import run_sweep
+    from abm.sweeps.sensitivity import analyse
+    from abm.sweeps.spec import load_spec
 
     try:
         sp = load_spec(spec, quick=quick)
@@ -295,7 +295,7 @@ def reproduce(
     ] = False,
 ) -> None:
     """Recompute the stored results the paper figures are drawn from."""
-    from experiments.paper import reproduce as run_reproduce
+    from abm.sweeps.paper import reproduce as run_reproduce
 
     root = run_reproduce(
         out,

@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 from abm.cli import app
 from abm.config import ConfigError
 from abm.results import load, query
-from experiments.runner import run_sweep
-from experiments.sensitivity import sobol_indices
-from experiments.spec import SweepSpec, load_spec
+from abm.sweeps.runner import run_sweep
+from abm.sweeps.sensitivity import sobol_indices
+from abm.sweeps.spec import SweepSpec, load_spec
 
 VENV_BIN = Path(sys.executable).parent
 VOLATILE = ["wall_seconds", "run_seconds"]

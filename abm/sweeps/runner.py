@@ -27,7 +27,7 @@ import pandas as pd
 
 from abm import __version__
 from abm.results import atomic_write_bytes, atomic_write_parquet
-from experiments.spec import Run, SweepSpec
+from abm.sweeps.spec import Run, SweepSpec
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from abm.config import ConfigError, RunConfig, load
 
-SWEEP_DIR = Path(__file__).resolve().parent / "sweeps"
+SWEEP_DIR = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
 
 
 class Range(BaseModel):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from abm.config import load
 from abm.model import MarketModel
-from experiments.runner import run_sweep
-from experiments.sensitivity import analyse
-from experiments.spec import load_spec
+from abm.sweeps.runner import run_sweep
+from abm.sweeps.sensitivity import analyse
+from abm.sweeps.spec import load_spec
 
 PAPER_DIR = Path("results") / "paper"
 SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020", "cascade")

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.spec import SweepSpec
+from abm.sweeps.spec import SweepSpec
 
 
 def sobol_indices(problem: dict, y: np.ndarray, seed: int = 0) -> pd.DataFrame:
