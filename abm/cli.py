@@ -9,6 +9,7 @@ abm scenarios
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tomllib
 from pathlib import Path
@@ -111,7 +112,11 @@ def _print_summary(summary: dict[str, Any], out: Path) -> None:
     ratio = summary.get("theory_transfer")
     got = summary.get("transfer_retail_to_hedger_harvest_forced_close")
     if ratio:
-        console.print(f"harvest transfer / theory = {got / ratio:.3f}")
+        console.print(
+            f"harvest transfer / theory = {got / ratio:.3f}  (what the crowd lost in the forced "
+            "close, over the closed-form dominant-firm prediction for the NDNP at the deadline, "
+            "theory_transfer; 1 = the harvest the theory predicts)"
+        )
     console.print(f"results written to [bold]{out}[/bold] (summary.json, *.parquet)")
 
 
@@ -132,12 +137,17 @@ def run(
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
     out: Annotated[
         Path | None,
-        typer.Option(help="Directory for the results (default results/runs/<scenario>)."),
+        typer.Option(
+            help="Directory for the results (default: a new folder "
+            "results/runs/<scenario>/<time>-seed<seed>, with results/runs/<scenario>/latest "
+            "pointing at it)."
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
 ) -> None:
-    """Run one simulation, print its summary and write its results."""
+    """Run one simulation, print its summary and write its results (with provenance.json:
+    commit, dirty flag, versions, the resolved config and your overrides)."""
     from abm.model import MarketModel
     from abm.results import _jsonable
 
@@ -147,16 +157,63 @@ def run(
             updates["seed"] = seed
         cfg = load(scenario, updates)
         model = MarketModel(cfg)
+        model.overrides = updates
+        # the folder is made before the run, so a path that cannot be written fails now
+        target = out if out is not None else new_run_dir(RESULTS_DIR / cfg.name, cfg.seed)
+        _writable_dir(target)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     result = model.run(progress=progress and sys.stderr.isatty() and not as_json)
-    target = out if out is not None else RESULTS_DIR / cfg.name
     result.save(target)
+    if out is None:
+        _point_latest(target)
     if as_json:
         typer.echo(json.dumps(_jsonable(result.summary), indent=2))
     else:
         _print_summary(result.summary, target)
+
+
+def new_run_dir(parent: Path, seed: int) -> Path:
+    """A folder of its own for one run under ``parent``: ``<UTC time>-seed<seed>``, with a
+    counter if two runs start in the same second; created here, so no two runs share it."""
+    import datetime as dt
+
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    parent.mkdir(parents=True, exist_ok=True)
+    for k in range(1000):
+        d = parent / (f"{stamp}-seed{seed}" + (f"-{k}" if k else ""))
+        try:
+            d.mkdir()
+            return d
+        except FileExistsError:
+            continue
+    raise ValueError(f"{parent}: 1000 runs started in the same second; give --out")
+
+
+def _writable_dir(d: Path) -> None:
+    """Create ``d`` if needed and prove it takes a file, or say why not (before the run)."""
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"--out {d}: is a file, not a folder")
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        probe = d / f".probe.{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise ValueError(f"--out {d}: cannot write there ({err.strerror or err})") from None
+
+
+def _point_latest(run_dir: Path) -> None:
+    """``<scenario>/latest`` → the newest run (a relative symlink, replaced atomically)."""
+    link = run_dir.parent / "latest"
+    tmp = run_dir.parent / f".latest.{os.getpid()}"
+    try:
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(run_dir.name, target_is_directory=True)
+        os.replace(tmp, link)
+    except OSError:  # a file system without symlinks: the run folder itself is the record
+        tmp.unlink(missing_ok=True)
 
 
 @app.command()
@@ -180,10 +237,15 @@ def sweep(
     ] = None,
     serial: Annotated[bool, typer.Option(help="Run in-process, no Dask (debugging).")] = False,
     resume: Annotated[bool, typer.Option(help="Run only the points not yet on disk.")] = False,
-    out: Annotated[Path, typer.Option(help="Results root; the sweep goes in OUT/<name>/.")] = Path(
-        "results"
-    ),
-    quick: Annotated[bool, typer.Option(help="The spec's small [quick] size.")] = False,
+    out: Annotated[
+        Path,
+        typer.Option(
+            help="Results root; the sweep goes in OUT/<name>/ (OUT/<name>-quick/ with --quick)."
+        ),
+    ] = Path("results"),
+    quick: Annotated[
+        bool, typer.Option(help="The spec's small \\[quick] size, in a folder of its own.")
+    ] = False,
     only: Annotated[
         list[str] | None, typer.Option(help="Run just this run id (repeatable).")
     ] = None,
@@ -209,6 +271,7 @@ def sweep(
             only=only,
             retry_failed=retry_failed,
             progress=progress,
+            folder=f"{sp.name}-quick" if quick else None,
         )
     except (ConfigError, ValueError, FileExistsError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
@@ -255,7 +318,9 @@ def query(
 def sensitivity(
     spec: Annotated[str, typer.Argument(help="A sweep with design = 'sobol'.")],
     out: Annotated[Path, typer.Option(help="Results root (as for `abm sweep`).")] = Path("results"),
-    quick: Annotated[bool, typer.Option(help="The spec's small [quick] size.")] = False,
+    quick: Annotated[
+        bool, typer.Option(help="The spec's small \\[quick] size, in OUT/<name>-quick/.")
+    ] = False,
     workers: Annotated[int | None, typer.Option(help="Workers, if runs are missing.")] = None,
     address: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
     serial: Annotated[bool, typer.Option(help="Run missing points in-process.")] = False,
@@ -273,11 +338,19 @@ def sensitivity(
             raise ConfigError(
                 f"sweep '{sp.name}' has design '{sp.design}'; sensitivity needs design = 'sobol'"
             )
+        folder = f"{sp.name}-quick" if quick else sp.name
         run_sweep(
-            sp, out, workers=workers, address=address, serial=serial, resume=True, quick=quick
+            sp,
+            out,
+            workers=workers,
+            address=address,
+            serial=serial,
+            resume=True,
+            quick=quick,
+            folder=folder,
         )
-        table = load_runs(Path(out) / sp.name)
-        res = analyse(sp, table, Path(out) / sp.name)
+        table = load_runs(Path(out) / folder)
+        res = analyse(sp, table, Path(out) / folder)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
@@ -286,8 +359,15 @@ def sensitivity(
 
 @app.command()
 def reproduce(
-    out: Annotated[Path, typer.Option(help="Where the figures' data go.")] = Path("results/paper"),
-    quick: Annotated[bool, typer.Option(help="The sweeps' small sizes.")] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where the figures' data go (results/paper; results/paper-quick with --quick)."
+        ),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option(help="The sweeps' small sizes, kept apart from the paper's results.")
+    ] = False,
     workers: Annotated[int | None, typer.Option(help="LocalCluster workers.")] = None,
     serial: Annotated[bool, typer.Option(help="No Dask.")] = False,
     resume: Annotated[
@@ -297,6 +377,8 @@ def reproduce(
     """Recompute the stored results the paper figures are drawn from."""
     from abm.sweeps.paper import reproduce as run_reproduce
 
+    if out is None:
+        out = Path("results/paper-quick" if quick else "results/paper")
     root = run_reproduce(
         out,
         quick=quick,

@@ -85,6 +85,8 @@ class MarketModel(mesa.Model):
                 updates["seed"] = int(value)
         if updates:
             cfg = cfg.with_updates(updates)
+        #: what was changed on top of the scenario here (recorded in the run's provenance)
+        self.overrides: dict[str, Any] = dict(updates)
         super().__init__(rng=cfg.seed)
         self._streams: dict[str, np.random.Generator] = {}
         self.cfg = cfg
@@ -485,6 +487,10 @@ class MarketModel(mesa.Model):
             bar.close()
         self.wall_seconds += time.perf_counter() - t0
         self.result = summarize(self)
+        if self.result.provenance is None:
+            from abm.provenance import provenance
+
+            self.result.provenance = provenance(self.cfg, self.overrides)
         return self.result
 
 

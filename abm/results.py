@@ -34,6 +34,8 @@ class RunResult:
     config: RunConfig | None = None
     agents: pd.DataFrame | None = None
     depth: pd.DataFrame = field(default_factory=pd.DataFrame)  # mean lots at the k-th level
+    #: commit, dirty flag, versions, machine, command, config, overrides (abm.provenance)
+    provenance: dict[str, Any] | None = None
 
     def plot(self, last_days: float | None = None):
         """A quick look, on separate axes against trading days: futures and spot, the basis,
@@ -104,6 +106,10 @@ class RunResult:
             atomic_write_parquet(out / f"{name}.parquet", frame)
         if self.agents is not None:
             atomic_write_parquet(out / "agents.parquet", self.agents)
+        if self.provenance is not None:
+            atomic_write_bytes(
+                out / "provenance.json", json.dumps(self.provenance, indent=2, default=str).encode()
+            )
         return out
 
 
@@ -190,6 +196,8 @@ def load_run(path: str | Path) -> RunResult:
     if (p / "config.json").exists():
         cfg = RunConfig.model_validate_json((p / "config.json").read_text())
     agents = pd.read_parquet(p / "agents.parquet") if (p / "agents.parquet").exists() else None
+    prov = p / "provenance.json"
+    provenance = json.loads(prov.read_text()) if prov.exists() else None
     return RunResult(
         summary,
         ts,
@@ -200,6 +208,7 @@ def load_run(path: str | Path) -> RunResult:
         cfg,
         agents,
         tables["depth"],
+        provenance,
     )
 
 

@@ -283,7 +283,7 @@ points = [{{ "spot.kind" = "constant" }}, {{ "spot.kind" = "csv", "spot.csv_path
         app,
         ["sweep", str(spec), "--retry-failed", "--serial", "--out", str(tmp_path), "--no-progress"],
     )
-    assert res.exit_code == 0 and "1 runs done, 0 failed, 1 already on disk" in res.output
+    assert res.exit_code == 0 and "1 runs done, 0 failed, 0 already on disk, of 1" in res.output
     assert len(load(tmp_path / "fails")) == 2
     assert not list((tmp_path / "fails" / "failures").glob("*.json"))
 

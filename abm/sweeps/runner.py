@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import logging
 import os
-import subprocess
 import time
 import traceback
 from collections.abc import Iterator
@@ -125,22 +124,29 @@ class SweepStore:
         return {p.stem for p in self.failures_dir.glob("*.json")}
 
     def prepare(self, spec: SweepSpec, resume: bool, quick: bool, engine: str) -> None:
+        """Open the folder for ``spec``: a new one gets a manifest (spec, its hash, provenance);
+        an existing one must hold this very spec (same hash), whatever the mode, so two specs
+        can never share a folder; results already there need ``resume``."""
         manifest = self.root / "manifest.json"
         if manifest.exists():
             old = json.loads(manifest.read_text())
+            if old.get("spec_hash") != spec.digest():
+                raise ValueError(
+                    f"{self.root} holds sweep '{old.get('sweep')}' with spec hash "
+                    f"{old.get('spec_hash')} (quick={old.get('quick')}); this spec "
+                    f"(quick={quick}) has {spec.digest()}. A folder holds one spec: give another "
+                    "--out, or remove the folder to start again"
+                )
             if not resume and (self.done_ids() or self.failed_ids()):
                 raise FileExistsError(
                     f"{self.root} already holds results of this sweep; pass --resume to run "
                     "only the missing points, or --out for a fresh directory"
                 )
-            if resume and old.get("spec_hash") != spec.digest():
-                raise ValueError(
-                    f"{self.root}: its manifest has spec hash {old.get('spec_hash')}, this spec "
-                    f"has {spec.digest()} (quick={quick}); resume only with the same spec"
-                )
             old.setdefault("resumed", []).append(_now())
             atomic_write_bytes(manifest, json.dumps(old, indent=2).encode())
         else:
+            from abm.provenance import provenance
+
             self.root.mkdir(parents=True, exist_ok=True)
             meta = {
                 "sweep": spec.name,
@@ -148,11 +154,12 @@ class SweepStore:
                 "spec_hash": spec.digest(),
                 "quick": quick,
                 "package_version": __version__,
-                "git_commit": _git_commit(),
                 "started": _now(),
                 "engine": engine,
                 "n_runs": len(spec.runs()),
+                "provenance": provenance(),
             }
+            meta["git_commit"] = meta["provenance"].get("commit") or "unknown"
             atomic_write_bytes(manifest, json.dumps(meta, indent=2).encode())
         for d in (self.runs_dir, self.failures_dir):
             d.mkdir(parents=True, exist_ok=True)
@@ -201,20 +208,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=Path(__file__).resolve().parent,
-            timeout=5,
-        )
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 # -- running -----------------------------------------------------------------------------------
 
 
@@ -243,9 +236,16 @@ def run_sweep(
     only: list[str] | None = None,
     retry_failed: bool = False,
     progress: bool = True,
+    folder: str | None = None,
 ) -> SweepReport:
-    """Run (or resume) a sweep; returns counts, failures and throughput."""
-    store = SweepStore(Path(out) / spec.name)
+    """Run (or resume) a sweep into ``out/<folder>`` (default: the spec's name); returns
+    counts, failures and throughput."""
+    store = SweepStore(Path(out) / (folder or spec.name))
+    if retry_failed and not (store.root / "manifest.json").exists():
+        raise FileNotFoundError(
+            f"{store.root}: sweep '{spec.name}' has no results here, so no failures to retry; "
+            "run it first without --retry-failed"
+        )
     engine = "serial" if serial else (address or f"LocalCluster({workers or os.cpu_count()})")
     store.prepare(spec, resume=resume or bool(only) or retry_failed, quick=quick, engine=engine)
     runs = spec.runs()
@@ -258,10 +258,15 @@ def run_sweep(
         todo = [r for r in runs if r.run_id in set(only)]
     elif retry_failed:
         failed = store.failed_ids()
+        if not failed:
+            raise ValueError(f"{store.root}: no failures recorded; nothing to retry")
         todo = [r for r in runs if r.run_id in failed]
     else:
         todo = [r for r in runs if r.run_id not in done]
-    report = SweepReport(store.root, total=len(runs), skipped=len(runs) - len(todo))
+    if only or retry_failed:  # the selection is the whole job: nothing else was "skipped"
+        report = SweepReport(store.root, total=len(todo), skipped=0)
+    else:
+        report = SweepReport(store.root, total=len(runs), skipped=len(runs) - len(todo))
     base = spec.base_config().model_dump(mode="json")
     t0 = time.perf_counter()
     bar = None
