@@ -315,6 +315,41 @@ def query(
 
 
 @app.command()
+def columns(
+    table: Annotated[
+        str | None,
+        typer.Argument(
+            help="summary, timeseries, accounts, events, days, by_class, depth or runs "
+            "(default: all)."
+        ),
+    ] = None,
+    csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
+) -> None:
+    """Every results column with its unit and meaning (abm/schema.py)."""
+    from abm.schema import TABLES, rows
+
+    if table is not None and table not in TABLES:
+        typer.secho(
+            f"error: no table {table!r}; tables: {', '.join(TABLES)}", fg=typer.colors.RED, err=True
+        )
+        raise typer.Exit(2)
+    data = rows(table)
+    if csv:
+        import pandas as pd
+
+        df = pd.DataFrame(data, columns=["table", "column", "unit", "meaning"])
+        typer.echo(df.to_csv(index=False), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table("table", "column", "unit", "meaning", title="Results columns")
+    for row in data:
+        t.add_row(*(x.replace("[", "\\[") for x in row))
+    Console().print(t)
+
+
+@app.command()
 def sensitivity(
     spec: Annotated[str, typer.Argument(help="A sweep with design = 'sobol'.")],
     out: Annotated[Path, typer.Option(help="Results root (as for `abm sweep`).")] = Path("results"),

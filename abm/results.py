@@ -103,7 +103,7 @@ class RunResult:
             frame = df.reset_index() if name in ("timeseries", "by_class") else df
             if name == "by_class":
                 frame = frame.rename(columns={"index": "owner"})
-            atomic_write_parquet(out / f"{name}.parquet", frame)
+            atomic_write_parquet(out / f"{name}.parquet", frame, table=name)
         if self.agents is not None:
             atomic_write_parquet(out / "agents.parquet", self.agents)
         if self.provenance is not None:
@@ -167,10 +167,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def atomic_write_parquet(path: Path, df: pd.DataFrame) -> None:
-    """Parquet (zstd) written the same way as :func:`atomic_write_bytes`."""
+def atomic_write_parquet(path: Path, df: pd.DataFrame, table: str | None = None) -> None:
+    """Parquet (zstd) written the same way as :func:`atomic_write_bytes`; with ``table``
+    (a name in :mod:`abm.schema`) each column carries its unit and meaning as field metadata."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    df.to_parquet(tmp, compression="zstd", index=False)
+    if table is None:
+        df.to_parquet(tmp, compression="zstd", index=False)
+    else:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        from abm.schema import field_metadata
+
+        t = pa.Table.from_pandas(df, preserve_index=False)
+        fields = [f.with_metadata(field_metadata(table, f.name) or None) for f in t.schema]
+        t = t.cast(pa.schema(fields, metadata=t.schema.metadata))
+        pq.write_table(t, tmp, compression="zstd")
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
@@ -277,5 +289,26 @@ def load_timeseries(path: str | Path, run_ids: list[str] | None = None) -> pd.Da
 
 
 def query(path: str | Path, sql: str) -> pd.DataFrame:
-    """Run SQL against a sweep's views ``runs`` (and ``timeseries``, ``failures``)."""
-    return _connect(path).execute(sql).df()
+    """Run SQL against a sweep's views ``runs`` (and ``timeseries``, ``failures``). A query
+    naming a view the folder does not have says which views exist and why one is missing."""
+    import duckdb
+
+    con = _connect(path)
+    try:
+        return con.execute(sql).df()
+    except duckdb.CatalogException as err:
+        p = Path(path)
+        have, why = ["runs"], []
+        ts_dir = p / "timeseries"
+        if (p / "timeseries.parquet").exists() or (ts_dir.is_dir() and any(ts_dir.glob("*"))):
+            have.append("timeseries")
+        else:
+            why.append(
+                "timeseries: none stored (the spec keeps summaries only; set "
+                "keep = 'timeseries' in it to store them)"
+            )
+        if (p / "failures").is_dir() and any((p / "failures").glob("*.json")):
+            have.append("failures")
+        else:
+            why.append("failures: no run failed")
+        raise ValueError(f"{err}\n{p} has the views {have}; missing: {'; '.join(why)}") from None

@@ -97,9 +97,9 @@ class SweepStore:
         ``timeseries.parquet``): one file instead of hundreds, a few KB instead of 40 per run.
         The merged file is written atomically before the small ones go, so a crash in between
         leaves duplicates, which readers drop, never a loss."""
-        for many, one, order in (
-            (self.runs_dir, self.compacted, ["point", "replicate"]),
-            (self.ts_dir, self.root / "timeseries.parquet", ["run_id", "step"]),
+        for many, one, order, table in (
+            (self.runs_dir, self.compacted, ["point", "replicate"], "runs"),
+            (self.ts_dir, self.root / "timeseries.parquet", ["run_id", "step"], "timeseries"),
         ):
             files = sorted(many.glob("*.parquet")) if many.exists() else []
             if not files:
@@ -114,6 +114,7 @@ class SweepStore:
                 df.sort_values(order + (["run_id"] if "run_id" not in order else [])).reset_index(
                     drop=True
                 ),
+                table=table,
             )
             for f in files:
                 f.unlink()
@@ -180,8 +181,10 @@ class SweepStore:
         if out.get("timeseries") is not None:
             ts = out["timeseries"]
             ts.insert(0, "run_id", run.run_id)
-            atomic_write_parquet(self.ts_dir / f"{run.run_id}.parquet", ts)
-        atomic_write_parquet(self.runs_dir / f"{run.run_id}.parquet", pd.DataFrame([row]))
+            atomic_write_parquet(self.ts_dir / f"{run.run_id}.parquet", ts, table="timeseries")
+        atomic_write_parquet(
+            self.runs_dir / f"{run.run_id}.parquet", pd.DataFrame([row]), table="runs"
+        )
         stale = self.failures_dir / f"{run.run_id}.json"
         if stale.exists():
             stale.unlink()
