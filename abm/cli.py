@@ -21,6 +21,8 @@ from abm.config import SCENARIO_DIR, ConfigError, load, parse_value
 
 app = typer.Typer(
     add_completion=False,
+    # plain help: rich's help tables label every flag <bool> and eat [bracketed] words
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Agent-based model of the pre-expiry harvest of retail futures traders.",
 )
@@ -244,10 +246,10 @@ def sweep(
         ),
     ] = Path("results"),
     quick: Annotated[
-        bool, typer.Option(help="The spec's small \\[quick] size, in a folder of its own.")
+        bool, typer.Option(help="The spec's small [quick] size, in a folder of its own.")
     ] = False,
     only: Annotated[
-        list[str] | None, typer.Option(help="Run just this run id (repeatable).")
+        list[str] | None, typer.Option(help="Run just this run id (repeatable).", metavar="RUN_ID")
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Re-run the recorded failures.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
@@ -354,7 +356,7 @@ def sensitivity(
     spec: Annotated[str, typer.Argument(help="A sweep with design = 'sobol'.")],
     out: Annotated[Path, typer.Option(help="Results root (as for `abm sweep`).")] = Path("results"),
     quick: Annotated[
-        bool, typer.Option(help="The spec's small \\[quick] size, in OUT/<name>-quick/.")
+        bool, typer.Option(help="The spec's small [quick] size, in OUT/<name>-quick/.")
     ] = False,
     workers: Annotated[int | None, typer.Option(help="Workers, if runs are missing.")] = None,
     address: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,

@@ -100,3 +100,8 @@ def test_wti_2020_negative_prices_and_bad_debt(tmp_path):
     assert s["n_negative_equity"] > 0 and s["bad_debt_broker"] > 0
     assert s["bad_debt"] == pytest.approx(s["bad_debt_broker"])
     assert abs(s["ledger_residual"]) < 1e-9 * s["turnover"] + 1e-6
+
+
+def test_help_shows_flags_and_bracketed_words_as_written():
+    out = CliRunner().invoke(app, ["sweep", "--help"], terminal_width=100).output
+    assert "[quick]" in out and "<bool>" not in out and "--serial" in out
