@@ -36,6 +36,18 @@ EVENT_KINDS = (
 )
 
 
+#: sliders show their value at all times (Vuetify's thumb label, otherwise shown only while
+#: dragging); the single page needs no tab bar (Mesa labels it "Page 0")
+PAGE_CSS = """
+.v-slider__thumb-label-container { display: block !important; }
+.v-slider__thumb-label { font-size: 11px; }
+.v-input__slider { margin-top: 28px; }
+.v-tabs { display: none !important; }
+"""
+#: steps between redraws: the default small run (600 steps) plays in about 20 s
+RENDER_INTERVAL = 25
+
+
 def _int(text: Any, field: str, lo: int, hi: int) -> int:
     try:
         value = int(str(text).strip())
@@ -126,12 +138,25 @@ def _mark(ax, model: MarketModel) -> None:
 
 
 def _figure(h: float = 2.4) -> tuple[Figure, Any]:
-    fig = Figure(figsize=(6, h), dpi=90)
+    # constrained layout makes room for legends placed beside the axes
+    fig = Figure(figsize=(7, h), dpi=90, layout="constrained")
     return fig, fig.subplots()
 
 
+def _legend(ax, **kw) -> None:
+    """A legend beside the axes, never over the data, at a size readable on a projector."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(
+            fontsize=8,
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            borderaxespad=0.0,
+            **kw,
+        )
+
+
 def _show(fig: Figure):
-    fig.tight_layout()
     return solara.FigureMatplotlib(fig, format="png")
 
 
@@ -153,6 +178,7 @@ def Summary(model: DashboardModel):
         ("margin calls", f"{sum(d.n_margin_calls for d in ex.days):,d}"),
     ]
     with solara.Card("Market now") as card:
+        solara.Style(PAGE_CSS)
         if getattr(model, "config_error", None):
             solara.Error(f"Invalid parameters — {model.config_error}")
         solara.Markdown(
@@ -173,7 +199,7 @@ def PricePanel(model: MarketModel):
     _mark(ax, model)
     ax.set_ylabel("price")
     ax.set_title("Futures and spot")
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    _legend(ax)
     return _show(fig)
 
 
@@ -183,19 +209,17 @@ def BasisPanel(model: MarketModel):
     if len(df):
         x = _days_axis(model, df)
         ax.plot(x, df["basis"], lw=0.7, color="C2", label="basis (futures − spot)")
-        ax2 = ax.twinx()
-        ax2.plot(x, 100 * df["relative_basis"], lw=0.4, color="C1", alpha=0.5)
-        ax2.set_ylabel("relative basis (%)")
     ax.axhline(0, color="0.6", lw=0.6)
     _mark(ax, model)
     ax.set_ylabel("basis")
-    ax.set_title("Basis, absolute and relative")
+    ax.set_title("Basis")
+    _legend(ax)
     return _show(fig)
 
 
 def _two_rows(model: MarketModel):
     """A figure of two stacked panels sharing the day axis, deadline marked on both."""
-    fig = Figure(figsize=(6, 3.2), dpi=90)
+    fig = Figure(figsize=(7, 3.2), dpi=90, layout="constrained")
     ax, ax2 = fig.subplots(2, 1, sharex=True)
     for a in (ax, ax2):
         _mark(a, model)
@@ -217,9 +241,9 @@ def PositionsPanel(model: MarketModel):
         )
     ax.set_ylabel("net lots")
     ax.set_title("NDNP and net position by class")
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    _legend(ax)
     ax2.set_ylabel("lots")
-    ax2.legend(fontsize=6, loc="upper left")
+    _legend(ax2)
     return _show(fig)
 
 
@@ -235,7 +259,7 @@ def WealthPanel(model: MarketModel):
         ax2.plot(x, df["transfer_retail_to_hedger"], color="C3", lw=1.0)
     ax.set_ylabel("equity change")
     ax.set_title("Equity by class, and the running transfer")
-    ax.legend(fontsize=6, ncol=3, loc="upper left")
+    _legend(ax)
     ax2.set_ylabel("retail → hedger")
     return _show(fig)
 
@@ -265,8 +289,7 @@ def DepthPanel(model: MarketModel):
     ax.set_xlabel("lots (bids right, asks left)")
     ax.set_ylabel("price")
     ax.set_title("Order book now")
-    if bids or asks:
-        ax.legend(fontsize=6)
+    _legend(ax)
     return _show(fig)
 
 
@@ -280,7 +303,7 @@ def EventLog(model: MarketModel):
             "lots": e.lots,
             "amount": round(e.amount, 2),
         }
-        for e in ev[-12:][::-1]
+        for e in ev[::-1]  # newest first; the table pages through all of them
     ]
     with solara.Card(f"Margin calls, liquidations, negative equity ({len(ev)} events)") as card:
         if rows:
@@ -289,6 +312,10 @@ def EventLog(model: MarketModel):
             solara.Text("no events yet")
     return card
 
+
+_BASE = load(SCENARIO)
+#: the scenario's own limits: the deadline must fall after the first day and before the last
+MAX_LEAD = _BASE.calendar.trading_days - 2
 
 model_params = {
     "retail_long_share": {
@@ -309,9 +336,9 @@ model_params = {
     },
     "forced_close_lead_days": {
         "type": "SliderInt",
-        "value": 2,
+        "value": min(2, MAX_LEAD),
         "min": 1,
-        "max": 20,
+        "max": MAX_LEAD,
         "step": 1,
         "label": "forced-close lead (days)",
     },
@@ -351,4 +378,5 @@ page = SolaraViz(
     model_params=model_params,
     name="Harvest of retail futures traders",
     play_interval=50,
+    render_interval=RENDER_INTERVAL,
 )

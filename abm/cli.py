@@ -461,9 +461,6 @@ def dashboard(
     scenario: Annotated[str, typer.Option(help="Base scenario of the dashboard.")] = "small",
 ) -> None:
     """Launch the browser dashboard (Mesa SolaraViz) and print its address."""
-    import os
-    import subprocess
-
     from abm.config import resolve_scenario
 
     try:
@@ -476,8 +473,14 @@ def dashboard(
     typer.echo(f"dashboard: http://{host}:{port}/  (scenario {scenario}; Ctrl-C to stop)")
     # no usage telemetry from a research tool (and no network calls on offline machines)
     env = {"SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false", **os.environ, "ABM_APP_SCENARIO": scenario}
+    if not 1 <= port <= 65535:
+        typer.secho(f"error: --port {port}: allowed 1..65535", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
     cmd = [str(solara), "run", str(app_file), "--host", host, "--port", str(port), "--no-open"]
-    raise typer.Exit(subprocess.call(cmd, env=env))
+    # exec, not a child: the server is this process, so stopping `abm app` (Ctrl-C, kill)
+    # stops the server and frees the port
+    sys.stdout.flush()
+    os.execve(str(solara), cmd, env)
 
 
 @app.command()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -81,6 +82,8 @@ def _serve(env, port, log):
 def test_dashboard_in_a_real_browser(app_url):
     from playwright.sync_api import expect, sync_playwright
 
+    from abm.app import RENDER_INTERVAL
+
     timings = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_ARGS)
@@ -93,9 +96,9 @@ def test_dashboard_in_a_real_browser(app_url):
         timings["load_seconds"] = time.perf_counter() - t0
         charts_before = [page.locator("img").nth(i).get_attribute("src") for i in range(5)]
 
-        # one step: the numbers and the charts change
+        # one press of Step: RENDER_INTERVAL steps; the numbers and the charts change
         page.get_by_role("button", name="Step").click()
-        expect(step).to_have_text("1 / 600", timeout=30_000)
+        expect(step).to_have_text(f"{RENDER_INTERVAL} / 600", timeout=30_000)
         expect(page.locator(".abm-day")).to_have_text("0")
         page.wait_for_timeout(500)
         charts_after = [page.locator("img").nth(i).get_attribute("src") for i in range(5)]
@@ -131,25 +134,72 @@ def test_dashboard_in_a_real_browser(app_url):
         )
         page.get_by_role("button", name="Step").click()
         expect(step).to_have_text("0 / 600")  # an invalid configuration does not run
+        # the lead slider stops at the scenario's own limit (small: 15 days, so 13)
         n.fill("60")
         n.press("Enter")
         lead = page.get_by_role("slider", name="forced-close lead (days)")
+        assert lead.get_attribute("aria-valuemax") == "13"
         lead.focus()
         lead.press("End")
         page.get_by_role("button", name="Reset").click()
-        expect(alert).to_contain_text("forced_close_lead_days = 20", timeout=30_000)
-        expect(alert).to_contain_text("allowed 1..13")
-        assert "Traceback" not in page.inner_text("body")
-
-        # and it keeps working once the controls are valid again
-        lead.press("Home")
-        page.get_by_role("button", name="Reset").click()
         expect(page.locator(".abm-retail")).to_have_text("60", timeout=30_000)
         expect(alert).to_have_count(0)
-        page.get_by_role("button", name="Step").click()
-        expect(step).to_have_text(f"{interval} / 600", timeout=120_000)
+        assert "Traceback" not in page.inner_text("body")
+        # every slider shows its value, not only while dragged
+        labels = page.locator(".v-slider__thumb-label")
+        assert labels.count() >= 5
+        expect(labels.first).to_be_visible()
+        assert "Page 0" not in page.inner_text("body")
+        lead.press("Home")
+
+        # play the whole run at the default render interval: it reaches expiry
+        page.get_by_role("button", name="Reset").click()
+        expect(step).to_have_text("0 / 600", timeout=30_000)
+        render.focus()
+        render.press("Home")  # 1, then in the slider's steps of 2 back to the shipped default
+        for _ in range((RENDER_INTERVAL - 1) // 2):
+            render.press("ArrowRight")
+        assert render.get_attribute("aria-valuenow") == str(RENDER_INTERVAL)
+        t2 = time.perf_counter()
+        page.get_by_role("button", name="▶").click()
+        expect(step).to_have_text("600 / 600", timeout=240_000)
+        timings["play_full_run_seconds"] = time.perf_counter() - t2
+        # the event table pages over every event, not the last twelve
+        title = page.get_by_text(re.compile(r"\((\d+) events\)")).inner_text()
+        n_events = int(re.search(r"\((\d+) events\)", title).group(1))
+        assert n_events > 12
+        expect(page.get_by_text(re.compile(rf"of {n_events}\b"))).to_be_visible()
 
         page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
         browser.close()
     (ARTIFACTS / "dashboard-timings.json").write_text(json.dumps(timings, indent=2))
     print(timings)
+
+
+def test_stopping_abm_app_stops_the_server():
+    # `abm app` execs the server: terminating that one process (not its group) frees the port
+    port = _free_port()
+    env = {**os.environ, "SOLARA_TELEMETRY_MIXPANEL_ENABLE": "false", "ABM_APP_SCENARIO": "small"}
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "abm"), "app", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("the app did not start")
+        proc.terminate()
+        proc.wait(timeout=30)
+        with socket.socket() as s:  # nothing is left listening on the port
+            assert s.connect_ex(("127.0.0.1", port)) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()

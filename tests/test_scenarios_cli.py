@@ -105,3 +105,24 @@ def test_wti_2020_negative_prices_and_bad_debt(tmp_path):
 def test_help_shows_flags_and_bracketed_words_as_written():
     out = CliRunner().invoke(app, ["sweep", "--help"], terminal_width=100).output
     assert "[quick]" in out and "<bool>" not in out and "--serial" in out
+
+
+def test_a_run_imports_no_sweep_dashboard_or_plotting_stack():
+    # start-up: Dask, DuckDB, seaborn, matplotlib, Solara and SALib load only where used
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from abm.cli import app\n"
+        "import tempfile\n"
+        "r = CliRunner().invoke(app, ['run', 'small', '--no-progress', '--json', '--out', "
+        "tempfile.mkdtemp()])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "heavy = ('dask', 'distributed', 'duckdb', 'seaborn', 'matplotlib', 'solara', 'SALib')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
