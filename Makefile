@@ -18,7 +18,7 @@ done; exit 1
 endef
 export FIND_PYTHON
 
-.PHONY: run test lint setup clean figures results app bench chromium
+.PHONY: run test lint setup clean figures results app bench chromium docs
 
 $(VPY):
 	@py=$$(bash -c "$$FIND_PYTHON") || { \
@@ -62,6 +62,10 @@ app: $(STAMP)
 # speed figures for BENCHMARKS.md: book, default scenario, scaling to 100,000 traders, sweep
 bench: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/abm bench --out results/benchmarks
+
+# the API reference from the docstrings, into results/site/ (the suite builds it strictly)
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
