@@ -28,6 +28,8 @@ app = typer.Typer(
 )
 
 RESULTS_DIR = Path("results") / "runs"
+#: designs with more runs than this need --yes (a typo in a grid can ask for millions)
+LARGE_DESIGN = 100_000
 
 
 def _parse_sets(items: list[str]) -> dict[str, Any]:
@@ -232,7 +234,9 @@ def sweep(
     spec: Annotated[str, typer.Argument(help="Sweep name (experiments/sweeps/) or .toml path.")],
     workers: Annotated[
         int | None,
-        typer.Option(help="Worker processes of the embedded LocalCluster (default: one per core)."),
+        typer.Option(
+            help="Worker processes of the embedded LocalCluster (default: one per core).", min=1
+        ),
     ] = None,
     address: Annotated[
         str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://host:8786.")
@@ -253,6 +257,9 @@ def sweep(
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Re-run the recorded failures.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    yes: Annotated[
+        bool, typer.Option("--yes", help=f"Run a design of more than {LARGE_DESIGN:,} runs.")
+    ] = False,
 ) -> None:
     """Run a parameter sweep on Dask and store every run as Parquet."""
     from abm.sweeps.runner import run_sweep
@@ -262,6 +269,14 @@ def sweep(
         sp = load_spec(spec, quick=quick)
         if serial and address:
             raise ConfigError("--serial and --address exclude each other")
+        n = sp.n_runs()
+        if n > LARGE_DESIGN and not yes:
+            raise ConfigError(
+                f"sweep '{sp.name}' expands to {n:,} runs ({sp.n_points():,} points × "
+                f"{sp.replicates} replicates), more than {LARGE_DESIGN:,}; pass --yes to run it"
+            )
+        if progress:
+            typer.echo(f"{sp.name}: {n:,} runs ({sp.n_points():,} points × {sp.replicates})")
         report = run_sweep(
             sp,
             out,

@@ -38,7 +38,11 @@ class ConfigError(ValueError):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    # allow_inf_nan=False: no NaN or infinity in any number, anywhere (a NaN drift or an
+    # infinite multiplier would run and corrupt the ledger quietly)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, allow_inf_nan=False
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +125,11 @@ class CalendarConfig(_Section):
     @model_validator(mode="after")
     def _consistent(self) -> CalendarConfig:
         last = self.trading_days - 1
+        if self.trading_days < 3:
+            raise ValueError(
+                f"trading_days = {self.trading_days}: a forced-close deadline needs a day "
+                "before it and a day after it, so at least 3 trading days"
+            )
         if self.forced_close_lead_days >= last:
             raise ValueError(
                 f"forced_close_lead_days = {self.forced_close_lead_days}: the deadline must fall "
@@ -680,6 +689,24 @@ class RunConfig(_Section):
                 "negative prices are allowed). Set a band, or give the arbitrageurs or the "
                 "commercials a cost curve without a wall (capacity = none, with soft_capacity "
                 "and cost_slope)"
+            )
+        level = abs(self.spot.initial)
+        if self.spot.kind != "csv" and level > 0 and c.tick_size > level / 10:
+            raise ValueError(
+                f"contract.tick_size = {c.tick_size}: coarser than a tenth of the price level "
+                f"(spot.initial = {self.spot.initial}), so prices could barely move; allowed "
+                f"tick_size <= {level / 10:g}"
+            )
+        if (
+            self.spot.kind != "csv"
+            and c.price_limit is not None
+            and c.price_limit * level < c.tick_size
+        ):
+            raise ValueError(
+                f"contract.price_limit = {c.price_limit}: a band of ±{c.price_limit * level:g} "
+                f"around the price level {level:g} is narrower than one tick "
+                f"(contract.tick_size = {c.tick_size}); allowed price_limit >= "
+                f"{c.tick_size / level:.3g}, or 'none' for no band"
             )
         if (
             self.spot.kind != "csv"

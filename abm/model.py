@@ -94,9 +94,18 @@ class MarketModel(mesa.Model):
         self.n_steps = cal.trading_days * cal.steps_per_day
         self.spot_path = make_spot_path(cfg.spot, self.n_steps, cal.steps_per_day, self.rng)
         if not cfg.contract.allow_negative_prices and np.any(self.spot_path <= 0):
+            at = int(np.flatnonzero(self.spot_path <= 0)[0])
+            where = f"at step {at} ({self.spot_path[at]:.6g})"
+            if cfg.spot.kind == "csv":
+                raise ValueError(
+                    f"spot.csv_path = '{cfg.spot.csv_path}': the spot path reaches a price <= 0 "
+                    f"{where} but contract.allow_negative_prices is false; allow negative "
+                    "prices or give a positive series"
+                )
             raise ValueError(
-                "spot path reaches a price <= 0 but contract.allow_negative_prices is false; "
-                "lower spot.volatility or allow negative prices"
+                f"the {cfg.spot.kind} spot path reaches a price <= 0 {where} but "
+                "contract.allow_negative_prices is false; lower spot.volatility (or the jumps), "
+                "or allow negative prices"
             )
         self.step_index = 0
         self.fair = fair_value(float(self.spot_path[0]), cfg.spot.carry_rate, cal.trading_days)

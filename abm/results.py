@@ -88,14 +88,18 @@ class RunResult:
         return fig
 
     def save(self, out_dir: str | Path) -> Path:
-        """Write the run under ``out_dir`` (atomically per file); returns the directory."""
+        """Write the run under ``out_dir``; returns the directory. Every file is written
+        atomically, and ``summary.json`` last, naming the files written before it: a run cut
+        short (a kill, a full disk) has no summary, or one naming a file that is missing, and
+        :func:`load_run` refuses it rather than read it as whole."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        atomic_write_bytes(
-            out / "summary.json", json.dumps(_jsonable(self.summary), indent=2).encode()
-        )
+        # a reused folder reads as incomplete until its new summary is written
+        (out / "summary.json").unlink(missing_ok=True)
+        files = []
         if self.config is not None:
             atomic_write_bytes(out / "config.json", self.config.model_dump_json(indent=2).encode())
+            files.append("config.json")
         for name in TABLES:
             df = getattr(self, name)
             if df is None:
@@ -104,12 +108,17 @@ class RunResult:
             if name == "by_class":
                 frame = frame.rename(columns={"index": "owner"})
             atomic_write_parquet(out / f"{name}.parquet", frame, table=name)
+            files.append(f"{name}.parquet")
         if self.agents is not None:
             atomic_write_parquet(out / "agents.parquet", self.agents)
+            files.append("agents.parquet")
         if self.provenance is not None:
             atomic_write_bytes(
                 out / "provenance.json", json.dumps(self.provenance, indent=2, default=str).encode()
             )
+            files.append("provenance.json")
+        summary = {**_jsonable(self.summary), "_files": files}
+        atomic_write_bytes(out / "summary.json", json.dumps(summary, indent=2).encode())
         return out
 
 
@@ -194,6 +203,12 @@ def load_run(path: str | Path) -> RunResult:
     if not (p / "summary.json").exists():
         raise FileNotFoundError(f"{p}: no summary.json here; not a saved run")
     summary = json.loads((p / "summary.json").read_text())
+    files = summary.pop("_files", None)
+    missing = [f for f in files or [] if not (p / f).exists()]
+    if missing:
+        raise FileNotFoundError(
+            f"{p}: an incomplete run: its summary names {missing}, which are not there"
+        )
     tables = {}
     for name in TABLES:
         f = p / f"{name}.parquet"

@@ -88,15 +88,21 @@ def csv_path(path: str | Path, n: int, resample_rows: bool = False) -> np.ndarra
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"spot.csv_path = '{path}': file not found")
-    df = pd.read_csv(p)
+    try:
+        # blank rows kept: dropping one would shift every later price by a step, silently
+        df = pd.read_csv(p, skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise ValueError(f"spot.csv_path = '{path}': not a readable CSV ({err})") from None
     if "spot" not in df.columns:
         raise ValueError(f"spot.csv_path = '{path}': needs a 'spot' column, has {list(df.columns)}")
-    values = df["spot"].to_numpy(dtype=float)
+    raw = df["spot"]
+    values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
         bad = int(np.flatnonzero(~np.isfinite(values))[0])
+        shown = "an empty row" if pd.isna(raw.iloc[bad]) else repr(raw.iloc[bad])
         raise ValueError(
-            f"spot.csv_path = '{path}': row {bad + 1} of 'spot' is {values[bad]}; "
-            "every price must be a finite number"
+            f"spot.csv_path = '{path}': data row {bad + 1} (line {bad + 2}) of 'spot' is "
+            f"{shown}; every row must hold a finite price"
         )
     if resample_rows:
         if len(values) < 2:

@@ -97,3 +97,24 @@ def test_a_daily_csv_drives_a_run(tmp_path):
     # each session's last step carries that day's close; half-way through a session, half-way
     assert [m.spot_path[d * spd] for d in range(days + 1)] == closes
     assert m.spot_path[spd // 2] == pytest.approx(100.0 + 0.5 * (spd // 2) / spd)
+
+
+def test_a_blank_or_bad_row_is_refused_not_dropped(tmp_path):
+    f = tmp_path / "gap.csv"
+    f.write_text("spot\n100\n101\n   \n103\n104\n")
+    with pytest.raises(ValueError, match=r"gap.csv'.*data row 3 \(line 4\) of 'spot' is"):
+        csv_path(f, 4)
+    f.write_text("spot\n100\nabc\n102\n")
+    with pytest.raises(ValueError, match="data row 2 .* is 'abc'"):
+        csv_path(f, 3)
+
+
+def test_a_csv_below_zero_says_so(tmp_path):
+    from abm.config import load
+    from abm.model import MarketModel
+
+    f = tmp_path / "neg.csv"
+    f.write_text("spot\n100\n50\n-1\n")
+    cfg = load("small", {"spot.kind": "csv", "spot.csv_path": str(f), "spot.csv_resample": True})
+    with pytest.raises(ValueError, match=r"neg.csv'.*reaches a price <= 0 at step"):
+        MarketModel(cfg)

@@ -13,7 +13,7 @@ import heapq
 from collections import deque
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 BUY, SELL = 1, -1
 
@@ -534,6 +534,16 @@ class OrderBook:
             return None
         self._kill(order)
         return order
+
+    def why_not_resting(self, order_id: Any) -> str:
+        """Why ``order_id`` cannot be cancelled: never issued by this book, or gone."""
+        if not isinstance(order_id, int) or isinstance(order_id, bool):
+            return f"order id {order_id!r}: order ids are whole numbers"
+        if not 1 <= order_id < self._next_id:
+            return f"order {order_id}: never issued by this book (ids 1..{self._next_id - 1})"
+        if order_id in self.resting:
+            return ""
+        return f"order {order_id}: not resting (filled, cancelled, or expired at a day's end)"
 
     def cancel_account(self, account: int) -> list[Order]:
         return [self.cancel(o.id) for o in self.open_orders(account)]  # type: ignore[misc]

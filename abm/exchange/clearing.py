@@ -24,6 +24,12 @@ LossRegime = Literal["broker", "insurance_fund", "socialized", "adl"]
 CHANNELS = ("ordinary", "harvest_forced_close", "liquidation", "expiry")
 
 
+def _breach(value: float, tol: float) -> bool:
+    """|value| beyond tol, or value NaN or infinite (``abs(nan) > tol`` is False, and an
+    infinite quantity can make its own tolerance infinite)."""
+    return not (math.isfinite(value) and abs(value) <= tol)
+
+
 class InvariantError(AssertionError):
     """An accounting invariant is broken; the message names the account and the step."""
 
@@ -648,6 +654,14 @@ class ClearingHouse:
             - self.broker_loss
         )
 
+    def money_tolerance(self, extra: float = 0.0) -> float:
+        """How far a running money sum may drift by rounding alone (money): 1e-9 of the
+        market's turnover (money traded, so it grows with price level, lots and multiplier)
+        plus ``extra`` (the sizes the sum itself carries), with a floor of 1e-6 per unit of
+        multiplier. A large contract does not fail on float dust; a real error of a
+        fraction of a tick on one lot still does."""
+        return 1e-9 * (max(self.turnover, 0.0) + extra) + 1e-6 * max(1.0, abs(self.multiplier))
+
     def check_totals(self, mark: float, step: int) -> None:
         """The invariants from the running class totals alone (cheap: every day's end):
         open interest = Σ long = Σ short, and a zero ledger residual."""
@@ -667,10 +681,11 @@ class ClearingHouse:
             + (self.fund - self.fund_seed)
             - self.broker_loss
         )
-        tol = 1e-9 * max(self.turnover, 1.0) + 1e-6
-        if abs(res) > tol:
+        tol = self.money_tolerance()
+        if _breach(res, tol):
             raise InvariantError(
-                f"step {step}: ledger residual {res:.6g} from class totals exceeds {tol:.3g}"
+                f"step {step}: ledger residual {res:.6g} (money) from class totals exceeds the "
+                f"tolerance {tol:.3g} (turnover {self.turnover:.6g})"
             )
 
     def check_invariants(self, mark: float, step: int | None = None) -> None:
@@ -705,10 +720,12 @@ class ClearingHouse:
                 - a.clawed_back
                 - a.penalty_paid
             )
-            if abs(a.cash - book) > 1e-9 * max(abs(a.deposits), abs(a.cash), 1.0) + 1e-6:
+            tol = 1e-9 * max(abs(a.deposits), abs(a.cash), 1.0) + self.money_tolerance(0.0)
+            if _breach(a.cash - book, tol):
                 raise InvariantError(
                     f"step {step}: account {a.id} ({a.owner}) cash {a.cash:.6f} does not "
-                    f"reconcile with its bookings {book:.6f}"
+                    f"reconcile with its bookings {book:.6f}: difference "
+                    f"{a.cash - book:.6g} (money), tolerance {tol:.3g}"
                 )
         fresh = {g: GroupTotals() for g in self.totals}
         for a in self.accounts:
@@ -722,25 +739,34 @@ class ClearingHouse:
             t.long += a.long
             t.short += a.short
             t.basis_value += a.basis_value()
+        m = self.multiplier
         for g, t in fresh.items():
             kept = self.totals[g]
-            scale = 1e-9 * (abs(t.cash) + abs(t.basis_value) * self.multiplier + 1.0) + 1e-6
-            if (
-                (kept.long, kept.short) != (t.long, t.short)
-                or abs(kept.cash - t.cash) > scale
-                or (abs(kept.basis_value - t.basis_value) * self.multiplier > scale)
-            ):
+            who = f"{g[0]} accounts {'with' if g[1] else 'without'} delivery rights"
+            if (kept.long, kept.short) != (t.long, t.short):
                 raise InvariantError(
-                    f"step {step}: running totals of {g[0]} accounts "
-                    f"{'with' if g[1] else 'without'} delivery rights drifted from them "
-                    f"(lots {kept.long}/{kept.short} vs {t.long}/{t.short}, cash {kept.cash:.6f} "
-                    f"vs {t.cash:.6f})"
+                    f"step {step}: running lots of {who} drifted: kept long/short "
+                    f"{kept.long}/{kept.short}, the accounts hold {t.long}/{t.short}"
                 )
+            # rounding in a running sum grows with what has passed through it: the market's
+            # turnover (money), the class's cash and position value, not a fixed 1e-6
+            tol = self.money_tolerance(abs(t.cash) + abs(t.basis_value) * m)
+            for what, a_, b_, scale in (
+                ("cash", kept.cash, t.cash, 1.0),
+                ("position value (price × lots × multiplier)", kept.basis_value, t.basis_value, m),
+            ):
+                if _breach((a_ - b_) * scale, tol):
+                    raise InvariantError(
+                        f"step {step}: running {what} of {who} drifted: kept {a_ * scale:.9g}, "
+                        f"the accounts sum to {b_ * scale:.9g}, difference "
+                        f"{(a_ - b_) * scale:.3g} (money), tolerance {tol:.3g}"
+                    )
         res = self.ledger_residual(mark)
-        tol = 1e-9 * max(self.turnover, 1.0) + 1e-6
-        if abs(res) > tol:
+        tol = self.money_tolerance()
+        if _breach(res, tol):
             worst = max(self.accounts, key=lambda a: abs(a.cash), default=None)
             raise InvariantError(
-                f"step {step}: ledger residual {res:.6g} exceeds {tol:.3g} (turnover "
-                f"{self.turnover:.6g}); largest cash account {worst.id if worst else '-'}"
+                f"step {step}: ledger residual {res:.6g} (money) exceeds the tolerance "
+                f"{tol:.3g} (turnover {self.turnover:.6g}); largest cash account "
+                f"{worst.id if worst else '-'}"
             )

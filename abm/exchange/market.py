@@ -9,9 +9,10 @@ market leaves unfilled is retried every step, and the client bears the loss.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from abm.exchange.book import BUY, SELL, OrderBook, OrderResult, Trade
 from abm.exchange.calendar import Calendar, Contract
@@ -54,6 +55,16 @@ class BrokerQueue:
 
     forced: set[int] = field(default_factory=set)
     liquidating: dict[int, int] = field(default_factory=dict)  # account -> lots still to close
+
+
+class CancelResult(NamedTuple):
+    """Whether a cancel took effect (the tuple is truthy only then) and, if not, why."""
+
+    ok: bool
+    reason: str
+
+    def __bool__(self) -> bool:
+        return self.ok
 
 
 class Exchange:
@@ -167,7 +178,26 @@ class Exchange:
         closes lots ("auto": close if enough opposite lots are free, else open). Opening orders
         need available ≥ the new lots' margin unless ``check_margin`` is off (broker orders)."""
         # the common well-formed order resolves its effect here; _admissible words the reasons
-        if (side == 1 or side == -1) and type(qty) is int and qty > 0 and not self.expired:
+        accs = self.clearing.accounts
+        aid = getattr(acc, "id", None)
+        if type(aid) is not int or not 0 <= aid < len(accs) or accs[aid] is not acc:
+            # an account object of another exchange (or anything else) must not trade here:
+            # its id would book the fills to whichever of our accounts has that number
+            return OrderResult(
+                0,
+                "rejected",
+                0,
+                qty if type(qty) is int else 0,
+                (),
+                f"account {aid!r}: not an account opened at this exchange",
+            )
+        if (
+            (side == 1 or side == -1)
+            and type(qty) is int
+            and qty > 0
+            and (price is None or type(price) is int)
+            and not self.expired
+        ):
             closable = (
                 acc.short - acc.pending_close_short
                 if side == BUY
@@ -182,6 +212,22 @@ class Exchange:
         else:
             eff = ""
         if not eff:
+            # numpy integers are whole numbers: take them as such (a reason saying "must be a
+            # whole number" of np.int64(3) would mislead)
+            if isinstance(qty, numbers.Integral) and not isinstance(qty, bool):
+                qty = int(qty)
+            if isinstance(price, numbers.Integral) and not isinstance(price, bool):
+                price = int(price)
+            elif price is not None:
+                return OrderResult(
+                    0,
+                    "rejected",
+                    0,
+                    qty if type(qty) is int else 0,
+                    (),
+                    f"price {price!r} ({type(price).__name__}): a price is an integer number "
+                    "of ticks (Contract.to_tick converts a price)",
+                )
             eff, reason = self._admissible(acc, side, qty, effect)
             if reason:
                 return OrderResult(0, "rejected", 0, qty if isinstance(qty, int) else 0, (), reason)
@@ -289,12 +335,14 @@ class Exchange:
         acc_id, effect = info
         self._release(self.clearing.accounts[acc_id], side, effect, remaining)
 
-    def cancel(self, order_id: int) -> bool:
+    def cancel(self, order_id: int) -> CancelResult:
+        """Cancel a resting order. The result is true when it was cancelled; when not, its
+        ``reason`` says why (never issued, or no longer resting)."""
         o = self.book.cancel(order_id)
         if o is None:
-            return False
+            return CancelResult(False, self.book.why_not_resting(order_id))
         self._on_gone(o.id, o.side, o.qty)
-        return True
+        return CancelResult(True, "")
 
     def cancel_all(self, acc: Account) -> int:
         gone = self.book.cancel_account(acc.id)

@@ -11,13 +11,16 @@ ids not yet on disk.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import itertools
 import json
 import logging
 import os
+import socket
 import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -85,12 +88,88 @@ class SweepStore:
         return self.root / "runs.parquet"
 
     def done_ids(self) -> set[str]:
+        """The runs on disk, each verified: the merged file must read whole (else an error:
+        it holds many runs), and a per-run file must read, hold one row and name its own run;
+        one that does not (a kill or a full disk mid-write) is set aside, not counted, so the
+        run is done again."""
         ids = set()
         if self.compacted.exists():
-            ids |= set(pd.read_parquet(self.compacted, columns=["run_id"])["run_id"])
+            try:
+                ids |= set(pd.read_parquet(self.compacted, columns=["run_id"])["run_id"])
+            except Exception as err:  # noqa: BLE001 - any unreadable file is the same problem
+                raise ValueError(
+                    f"{self.compacted}: unreadable ({type(err).__name__}: {err}); it holds the "
+                    "merged runs, so it is not removed: move it away to re-run the sweep"
+                ) from None
         if self.runs_dir.exists():
-            ids |= {p.stem for p in self.runs_dir.glob("*.parquet")}
+            for f in self.runs_dir.glob("*.parquet"):
+                if self._run_file_ok(f):
+                    ids.add(f.stem)
+                else:
+                    self.set_aside(f)
         return ids
+
+    @staticmethod
+    def _run_file_ok(f: Path) -> bool:
+        try:
+            df = pd.read_parquet(f, columns=["run_id"])
+        except Exception:  # noqa: BLE001 - truncated, empty, not Parquet: all the same
+            return False
+        return len(df) == 1 and df["run_id"].iloc[0] == f.stem
+
+    def set_aside(self, f: Path) -> None:
+        """Move a damaged file to ``corrupt/`` (kept for inspection, out of every view)."""
+        bad = self.root / "corrupt"
+        bad.mkdir(exist_ok=True)
+        os.replace(f, bad / f"{f.parent.name}-{f.name}")
+        # its time series, if any, belongs to a run that will be done again
+        ts = self.ts_dir / f.name
+        if f.parent == self.runs_dir and ts.exists():
+            os.replace(ts, bad / f"timeseries-{f.name}")
+
+    def sweep_temporaries(self) -> int:
+        """Remove ``.name.PID.tmp`` files a kill or a full disk left behind (called with the
+        folder's lock held, so no live writer owns them); returns how many."""
+        n = 0
+        for d in (self.root, self.runs_dir, self.ts_dir, self.failures_dir):
+            if d.is_dir():
+                for f in d.glob(".*.tmp"):
+                    f.unlink(missing_ok=True)
+                    n += 1
+        return n
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Own the folder while a sweep writes it: ``.lock`` holds the owner's pid, host and
+        start time, created exclusively. A lock whose owner is a dead process on this host is
+        stale and taken over; a live owner (or one on another host) makes this sweep stop."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / ".lock"
+        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": _now()}
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    owner = json.loads(path.read_text() or "{}")
+                except (OSError, ValueError):
+                    owner = {}
+                if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
+                    path.unlink(missing_ok=True)  # stale: its owner died without unlocking
+                    continue
+                raise FileExistsError(
+                    f"{self.root} is in use by another sweep (pid {owner.get('pid')} on "
+                    f"{owner.get('host')}, since {owner.get('since')}); wait for it, or give "
+                    "another --out. If that process is gone, delete "
+                    f"{path}"
+                ) from None
+            with os.fdopen(fd, "w") as fh:
+                fh.write(json.dumps(me))
+            break
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
 
     def compact(self) -> None:
         """Merge the one-row run files into ``runs.parquet`` (and time series into
@@ -207,6 +286,19 @@ class SweepStore:
         )
 
 
+def _alive(pid: Any) -> bool:
+    """Whether a process with this pid exists on this host."""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
@@ -249,34 +341,54 @@ def run_sweep(
             f"{store.root}: sweep '{spec.name}' has no results here, so no failures to retry; "
             "run it first without --retry-failed"
         )
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers {workers}: allowed 1 or more")
     engine = "serial" if serial else (address or f"LocalCluster({workers or os.cpu_count()})")
-    store.prepare(spec, resume=resume or bool(only) or retry_failed, quick=quick, engine=engine)
-    runs = spec.runs()
+    with store.lock():
+        store.prepare(spec, resume=resume or bool(only) or retry_failed, quick=quick, engine=engine)
+        store.sweep_temporaries()
+        return _run_locked(spec, store, workers, address, serial, only, retry_failed, progress)
+
+
+def _run_locked(
+    spec: SweepSpec,
+    store: SweepStore,
+    workers: int | None,
+    address: str | None,
+    serial: bool,
+    only: list[str] | None,
+    retry_failed: bool,
+    progress: bool,
+) -> SweepReport:
+    n_runs = spec.n_runs()
     done = store.done_ids()
     if only:
-        known = {r.run_id for r in runs}
-        unknown = [x for x in only if x not in known]
+        wanted = set(only)
+        todo = [r for r in spec.iter_runs() if r.run_id in wanted]
+        unknown = sorted(wanted - {r.run_id for r in todo})
         if unknown:
             raise ValueError(f"--only {unknown}: no such run id in sweep '{spec.name}'")
-        todo = [r for r in runs if r.run_id in set(only)]
     elif retry_failed:
         failed = store.failed_ids()
         if not failed:
             raise ValueError(f"{store.root}: no failures recorded; nothing to retry")
-        todo = [r for r in runs if r.run_id in failed]
+        todo = [r for r in spec.iter_runs() if r.run_id in failed]
     else:
-        todo = [r for r in runs if r.run_id not in done]
+        todo = (r for r in spec.iter_runs() if r.run_id not in done)
     if only or retry_failed:  # the selection is the whole job: nothing else was "skipped"
         report = SweepReport(store.root, total=len(todo), skipped=0)
+        n_todo = len(todo)
     else:
-        report = SweepReport(store.root, total=len(runs), skipped=len(runs) - len(todo))
+        skipped = len(done)
+        report = SweepReport(store.root, total=n_runs, skipped=skipped)
+        n_todo = n_runs - skipped
     base = spec.base_config().model_dump(mode="json")
     t0 = time.perf_counter()
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(todo), desc=spec.name, unit="run", dynamic_ncols=True)
+        bar = tqdm(total=n_todo, desc=spec.name, unit="run", dynamic_ncols=True)
     try:
         for run, result in _results(todo, base, spec.keep, serial, workers, address):
             if result.get("error"):
@@ -294,21 +406,24 @@ def run_sweep(
         if bar is not None:
             bar.close()
     report.seconds = time.perf_counter() - t0
-    if not store.failed_ids() and store.done_ids() >= {r.run_id for r in runs}:
+    if not store.failed_ids() and len(store.done_ids()) >= n_runs:
         store.compact()
     return report
 
 
 def _results(
-    todo: list[Run],
+    todo: Iterable[Run],
     base: dict[str, Any],
     keep: str,
     serial: bool,
     workers: int | None,
     address: str | None,
 ) -> Iterator[tuple[Run, dict[str, Any]]]:
-    if not todo:
+    todo = iter(todo)
+    first = next(todo, None)
+    if first is None:
         return
+    todo = itertools.chain([first], todo)
     if serial:
         for run in todo:
             yield run, execute(base, run.params, run.seed, keep)
@@ -317,7 +432,14 @@ def _results(
 
     cluster = None
     if address:
-        client = Client(address)
+        try:
+            client = Client(address, timeout=15)
+        except (OSError, TimeoutError) as err:
+            raise ValueError(
+                f"--address {address}: no Dask scheduler answers there ({type(err).__name__}: "
+                f"{err}); start one with `dask scheduler`, or leave --address out to use a "
+                "LocalCluster"
+            ) from None
     else:
         cluster = LocalCluster(
             n_workers=workers or os.cpu_count(),
@@ -329,9 +451,13 @@ def _results(
         )
         client = Client(cluster)
     try:
-        by_key = {}
-        futures = []
-        for run in todo:
+        # a bounded window of runs in flight: a design of millions is expanded as it goes,
+        # never held whole in memory (here or on the scheduler)
+        window = max(64, 8 * len(client.scheduler_info(n_workers=-1).get("workers", {})))
+        by_key: dict[str, Run] = {}
+        pending = as_completed()
+
+        def submit(run: Run) -> None:
             fut = client.submit(
                 execute,
                 base,
@@ -342,9 +468,12 @@ def _results(
                 key=f"{run.run_id}-{os.getpid()}-{time.time_ns()}",
             )
             by_key[fut.key] = run
-            futures.append(fut)
-        for fut in as_completed(futures):
-            run = by_key[fut.key]
+            pending.add(fut)
+
+        for run in itertools.islice(todo, window):
+            submit(run)
+        for fut in pending:
+            run = by_key.pop(fut.key)
             try:
                 result = fut.result()
             except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after retries
@@ -355,8 +484,11 @@ def _results(
                     "error": f"{type(err).__name__}: {err}",
                     "traceback": traceback.format_exc(),
                 }
-            yield run, result
             fut.release()
+            nxt = next(todo, None)
+            if nxt is not None:
+                submit(nxt)
+            yield run, result
     finally:
         client.close()
         if cluster is not None:

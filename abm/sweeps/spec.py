@@ -13,6 +13,7 @@ import itertools
 import json
 import math
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from abm.config import ConfigError, RunConfig, load
 
 SWEEP_DIR = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
+
+
+#: grids up to this many points have every combination validated before anything runs
+GRID_CHECK_LIMIT = 20_000
 
 
 class Range(BaseModel):
@@ -135,9 +140,34 @@ class SweepSpec(BaseModel):
             "bounds": [[self.vary[k].low, self.vary[k].high] for k in keys],
         }
 
+    def n_points(self) -> int:
+        """Design points, counted without building them."""
+        if self.design == "list":
+            return len(self.points)
+        if self.design == "grid":
+            return math.prod(len(v) for v in self.vary.values())  # type: ignore[arg-type]
+        if self.design == "sobol":
+            return self.samples * (len(self.vary) + 2)  # Saltelli, first order and total
+        return self.samples
+
+    def n_runs(self) -> int:
+        """Runs of the whole design (points × replicates), counted without building them."""
+        return self.n_points() * self.replicates
+
+    def iter_runs(self) -> Iterator[Run]:
+        """The runs one by one, in a fixed order (a grid is expanded lazily)."""
+        pts = self._iter_points() if self.design == "grid" else iter(self.design_points())
+        for i, p in enumerate(pts):
+            for r in range(self.replicates):
+                yield Run.make(self, i, p, r)
+
+    def _iter_points(self) -> Iterator[dict[str, Any]]:
+        keys = list(self.vary)
+        for combo in itertools.product(*(self.vary[k] for k in keys)):
+            yield dict(zip(keys, combo, strict=True))
+
     def runs(self) -> list[Run]:
-        pts = self.design_points()
-        return [Run.make(self, i, p, r) for i, p in enumerate(pts) for r in range(self.replicates)]
+        return list(self.iter_runs())
 
     def digest(self) -> str:
         return hashlib.sha256(
@@ -150,6 +180,10 @@ class SweepSpec(BaseModel):
         probes: list[dict[str, Any]] = []
         if self.design == "list":
             probes = self.points
+        elif self.design == "grid" and self.n_points() <= GRID_CHECK_LIMIT:
+            # every combination: a pair of values that the config refuses together (a lead
+            # beyond a short calendar) is caught here, not as failed runs
+            probes = list(self._iter_points())
         else:
             for k, v in self.vary.items():
                 vals = v if isinstance(v, list) else [v.low, v.high]

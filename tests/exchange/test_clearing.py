@@ -241,7 +241,7 @@ def test_class_totals_check_catches_what_the_full_check_does():
     with pytest.raises(InvariantError, match="step 4: ledger residual"):
         ch.check_totals(103.0, step=4)
     with pytest.raises(
-        InvariantError, match="running totals of retail accounts without delivery rights drifted"
+        InvariantError, match="running cash of retail accounts without delivery rights drifted"
     ):
         ch.check_invariants(103.0, step=4)
     ch.group("retail").cash -= 7.0
