@@ -58,11 +58,22 @@ def _int(text: Any, field: str, lo: int, hi: int) -> int:
     return value
 
 
+def _page_id() -> str:
+    """The browser page this code runs for (Solara's virtual kernel); "local" outside a
+    server (a test, or the page rendered in Jupyter)."""
+    try:
+        return solara.get_kernel_id(ipython_fallback=False)
+    except Exception:  # noqa: BLE001 - no Solara context: a single, local page
+        return "local"
+
+
 class DashboardModel(MarketModel):
     """MarketModel built from the dashboard's controls; invalid controls give the last valid
     configuration plus ``config_error`` instead of an exception."""
 
-    last_valid: dict[str, Any] = {}
+    #: each page's last valid controls, by Solara virtual kernel (one per browser page): a bad
+    #: value on one page falls back to that page's own configuration, never another's
+    last_valid: dict[str, dict[str, Any]] = {}
 
     def __init__(
         self,
@@ -97,9 +108,9 @@ class DashboardModel(MarketModel):
             cfg = load(scenario, updates)
         except (ConfigError, ValueError) as err:
             error = str(err)
-            cfg = load(scenario, DashboardModel.last_valid)
+            cfg = load(scenario, DashboardModel.last_valid.get(_page_id(), {}))
         else:
-            DashboardModel.last_valid = updates
+            DashboardModel.last_valid[_page_id()] = updates
         self.config_error = error
         super().__init__(cfg)
         if error:

@@ -62,7 +62,8 @@ class MarketMaker(TraderAgent):
                 self.maintain_quotes([(side, touch, abs(inv))], effect="close")
             return
         half, limit = cfg.half_spread_ticks, cfg.inventory_limit
-        if cfg.vol_scaled and self.model.reference_vol > 0:
+        # a reference volatility of (nearly) zero gives no scale to measure against
+        if cfg.vol_scaled and self.model.reference_vol > 1e-9:
             # a volatile market: quote wider and carry less (a volatility-scaled risk limit)
             ratio = max(1.0, self.model.vol_daily / self.model.reference_vol)
             half = math.ceil(half * ratio)

@@ -205,12 +205,15 @@ class Optimal:
             return None
         eq = cournot(view)
         if eq.tick is None or eq.lots[view.me] <= 0:
-            if eq.tick is None and view.worst is None and eq.corner:
-                raise RuntimeError(
-                    "the harvest price has no bound: the competing delivery capacity runs out, "
-                    "there is no price band and negative prices are allowed"
-                )
-            return None
+            if eq.tick is None and view.worst is None and eq.corner and view.ladder:
+                # The competing quotes it can see run out before the crowd's need and nothing
+                # bounds the price: the monopsony optimum is beyond every visible quote. The
+                # firm prices no further than the furthest competitor it can see (one tick
+                # ahead of it); the fringe requotes its curve as it fills, so the price is
+                # bounded by the fringe's cost curve, never by a guess. (The config refuses
+                # markets where the fringe's curve itself is walled.)
+                return Quote(view.ladder[-1][0] + view.side, _share(view), "furthest_visible")
+            return None  # nothing to price against: it waits, the forced closes stay unfilled
         if eq.corner and view.band_moves and view.sessions_left > 0:
             return None  # wait for a lower band
         return Quote(eq.tick, eq.lots[view.me], "corner" if eq.corner else "interior")
