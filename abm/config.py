@@ -699,6 +699,7 @@ class RunConfig(_Section):
             )
         if (
             self.spot.kind != "csv"
+            and level > 0
             and c.price_limit is not None
             and c.price_limit * level < c.tick_size
         ):

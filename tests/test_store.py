@@ -137,3 +137,30 @@ def test_a_run_cut_short_never_reads_as_whole(tmp_path):
     with pytest.raises(FileNotFoundError, match="no summary.json"):
         load_run(out)
     assert Path(out).is_dir()
+
+
+def test_two_sweeps_started_at_once_on_one_folder_never_mix(tmp_path):
+    abm = Path(sys.executable).parent / "abm"
+    args = [
+        str(abm),
+        "sweep",
+        "imbalance_x_margin",
+        "--quick",
+        "--serial",
+        "--no-progress",
+        "--out",
+        str(tmp_path),
+    ]
+    env = {**os.environ, "PYTHONPATH": os.environ.get("PYTHONPATH", "")}
+    procs = [
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        for _ in range(2)
+    ]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes == [0, 2], outs  # one ran; the other was refused with a reason
+    refused = outs[[p.returncode for p in procs].index(2)]
+    assert "in use by another sweep" in refused or "already holds results" in refused
+    spec = load_spec("imbalance_x_margin", quick=True)
+    runs = query(tmp_path / "imbalance_x_margin-quick", "SELECT run_id FROM runs")
+    assert sorted(runs["run_id"]) == sorted(r.run_id for r in spec.runs())
