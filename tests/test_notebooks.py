@@ -26,6 +26,7 @@ def draws(source: str) -> bool:
         tree = ast.parse(source)
     except SyntaxError:  # IPython magics
         return False
+
     def walk(node):  # not into function bodies or lambdas: they draw when called, elsewhere
         yield node
         for child in ast.iter_child_nodes(node):
