@@ -407,6 +407,12 @@ def sensitivity(
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     typer.echo(res.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    if not res["adequate"].all():
+        typer.echo(
+            f"not adequate: the widest interval is {res['interval_width'].max():.2f} (target "
+            f"< 0.1) at N = {sp.samples}; about N = {int(res['samples_needed'].iloc[0])} would "
+            "do (set samples in the spec)"
+        )
 
 
 @app.command()

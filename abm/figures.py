@@ -495,7 +495,18 @@ def f8_sobol(indices: pd.DataFrame) -> plt.Figure:
     axes[0].invert_yaxis()
     h, lab = axes[0].get_legend_handles_labels()
     fig.legend(h, lab, loc="lower center", ncol=2, bbox_to_anchor=(0.5, -0.02))
-    fig.tight_layout(rect=(0, 0.07, 1, 1))
+    if "interval_width" in indices:
+        # say whether N was enough: every 95 % interval narrower than 0.1
+        widest = float(indices["interval_width"].max())
+        n = int(indices["samples"].iloc[0]) if "samples" in indices else None
+        verdict = (
+            "every interval < 0.1"
+            if widest < 0.1
+            else f"NOT adequate: widest interval {widest:.2f} (target < 0.1); "
+            f"N ≈ {int(indices['samples_needed'].iloc[0])} needed"
+        )
+        fig.suptitle(f"N = {n} base samples, replicate-averaged; {verdict}", fontsize=7, y=1.0)
+    fig.tight_layout(rect=(0, 0.07, 1, 0.97))
     return fig
 
 

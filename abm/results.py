@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from abm.config import RunConfig
+from abm.statistics import mean_ci, paired_effect  # noqa: F401 - part of the API
 
 TABLES = ("timeseries", "accounts", "events", "days", "by_class", "depth")
 
@@ -122,37 +123,16 @@ class RunResult:
         return out
 
 
-def mean_ci(values, level: float = 0.95) -> dict[str, float]:
-    """Mean of replicate outcomes with its standard error and a Student-t ``level`` interval.
+def point_summary(path: str | Path, metrics: list[str] | None = None, **kw) -> pd.DataFrame:
+    """Per-point means, standard errors and 95 % intervals (t and bootstrap) of a stored
+    sweep's runs (:func:`abm.statistics.point_table`); ``metrics`` default to the key outputs
+    the sweep has."""
+    from abm.statistics import KEY_OUTPUTS, point_table
 
-    ``values``: one number per replicate (NaNs are refused, not dropped: a NaN outcome says a
-    run formed no price and must be looked at). Returns ``mean, se, lo, hi, n``.
-    """
-    import numpy as np
-    from scipy import stats
-
-    x = np.asarray(values, dtype=float)
-    if x.ndim != 1 or x.size < 2:
-        raise ValueError(f"mean_ci: needs at least 2 replicates, got {x.size}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"mean_ci: {int((~np.isfinite(x)).sum())} of {x.size} values not finite")
-    if not 0 < level < 1:
-        raise ValueError(f"mean_ci: level = {level}; allowed 0 < level < 1")
-    se = float(x.std(ddof=1) / np.sqrt(x.size))
-    half = float(stats.t.ppf(0.5 + level / 2, x.size - 1)) * se
-    m = float(x.mean())
-    return {"mean": m, "se": se, "lo": m - half, "hi": m + half, "n": int(x.size)}
-
-
-def paired_effect(treated, control, level: float = 0.95) -> dict[str, float]:
-    """Effect of a change measured on the same seeds: :func:`mean_ci` of ``treated − control``
-    replicate by replicate (pairing removes the seed-to-seed noise both arms share)."""
-    import numpy as np
-
-    a, b = np.asarray(treated, dtype=float), np.asarray(control, dtype=float)
-    if a.shape != b.shape:
-        raise ValueError(f"paired_effect: {a.size} treated vs {b.size} control replicates")
-    return mean_ci(a - b, level)
+    runs = load(path)
+    if metrics is None:
+        metrics = [m for m in KEY_OUTPUTS if m in runs.columns]
+    return point_table(runs, metrics, **kw)
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
@@ -243,7 +223,8 @@ def load_run(path: str | Path) -> RunResult:
 
 
 def _connect(path: str | Path):
-    """A DuckDB connection with views ``runs``, ``timeseries`` and ``failures`` of a sweep."""
+    """A DuckDB connection with views ``runs``, ``timeseries``, ``points`` (per-point
+    statistics of a finished sweep) and ``failures`` of a sweep."""
     import duckdb
 
     p = Path(path)
@@ -273,6 +254,8 @@ def _connect(path: str | Path):
             f"CREATE VIEW timeseries AS SELECT * FROM read_parquet({ts!r}, union_by_name = true) "
             "QUALIFY row_number() OVER (PARTITION BY run_id, step) = 1"
         )
+    if (p / "points.parquet").exists():
+        con.execute(f"CREATE VIEW points AS SELECT * FROM read_parquet('{p / 'points.parquet'}')")
     fails = sorted((p / "failures").glob("*.json")) if (p / "failures").is_dir() else []
     if fails:
         rows = [json.loads(f.read_text()) for f in fails]
@@ -322,6 +305,10 @@ def query(path: str | Path, sql: str) -> pd.DataFrame:
                 "timeseries: none stored (the spec keeps summaries only; set "
                 "keep = 'timeseries' in it to store them)"
             )
+        if (p / "points.parquet").exists():
+            have.append("points")
+        else:
+            why.append("points: written when every run of the sweep has finished")
         if (p / "failures").is_dir() and any((p / "failures").glob("*.json")):
             have.append("failures")
         else:

@@ -283,6 +283,21 @@ RUNS_PATTERNS: list[tuple[str, Column]] = [
     (r"param_.+", ("input", "a varied parameter's value (the spec's [vary] name, dots as _)")),
 ]
 
+#: a finished sweep's per-point statistics (abm.statistics.point_table)
+POINTS: dict[str, Column] = {
+    "point": ("count", "design point"),
+    "metric": ("label", "the summary column summarised"),
+    "n": ("count", "replicates with a finite value"),
+    "mean": ("as metric", "mean over replicates"),
+    "sd": ("as metric", "standard deviation over replicates"),
+    "se": ("as metric", "standard error of the mean"),
+    "t_lo": ("as metric", "lower end of the Student-t 95 % interval of the mean"),
+    "t_hi": ("as metric", "upper end of the Student-t 95 % interval"),
+    "ci_lo": ("as metric", "lower end of the percentile-bootstrap 95 % interval of the mean"),
+    "ci_hi": ("as metric", "upper end of the bootstrap interval"),
+    "note": ("label", "NaN runs left out, or why there is no interval"),
+}
+
 TABLES: dict[str, tuple[dict[str, Column], list[tuple[str, Column]]]] = {
     "summary": (SUMMARY, SUMMARY_PATTERNS),
     "timeseries": (TIMESERIES, TIMESERIES_PATTERNS),
@@ -292,6 +307,7 @@ TABLES: dict[str, tuple[dict[str, Column], list[tuple[str, Column]]]] = {
     "by_class": (BY_CLASS, []),
     "depth": (DEPTH, []),
     "runs": ({**RUNS, **SUMMARY}, RUNS_PATTERNS + SUMMARY_PATTERNS),
+    "points": (POINTS, RUNS_PATTERNS),
 }
 
 

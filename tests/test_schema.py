@@ -66,3 +66,7 @@ def test_every_column_of_a_sweep_is_documented_and_missing_views_are_named(tmp_p
     assert len(ts) > 0 and schema.undocumented("timeseries", ts.columns) == []
     meta = pq.read_schema(tmp_path / "kept" / "runs.parquet").field("ndnp_at_deadline").metadata
     assert meta[b"unit"] == b"lots"
+    # a finished sweep stores its per-point statistics, documented too
+    pts = query(tmp_path / "kept", "SELECT * FROM points")
+    assert set(pts["metric"]) >= {"ndnp_at_deadline", "harvest_discount"}
+    assert schema.undocumented("points", pts.columns) == []

@@ -392,6 +392,11 @@ margin_rate = { low = 0.05, high = 0.2 }
     out = "transfer_retail_to_hedger_harvest_forced_close"
     assert df.loc[(out, "harvest_spread"), "ST"] > 0.9
     assert df.loc[(out, "margin_rate"), "ST"] < 0.05
+    # N = 8 is far too small: the table and the CLI say so, with the N that would do
+    w = float(df["interval_width"].max())
+    assert not df["adequate"].all() and w > 0.1
+    assert "not adequate" in res.output
+    assert int(df["samples_needed"].iloc[0]) >= 8 * (w / 0.1) ** 2
 
 
 def test_shipped_sweep_runs_quick_end_to_end(tmp_path):

@@ -197,6 +197,23 @@ class SweepStore:
             )
             for f in files:
                 f.unlink()
+        self.write_points()
+
+    def write_points(self) -> None:
+        """``points.parquet``: per design point, each key output's n, mean, sd, standard error
+        and 95 % intervals (Student t and bootstrap), from the merged runs."""
+        from abm.statistics import KEY_OUTPUTS, point_table
+
+        if not self.compacted.exists():
+            return
+        runs = pd.read_parquet(self.compacted)
+        outputs: list[str] = list(KEY_OUTPUTS)
+        manifest = self.root / "manifest.json"
+        if manifest.exists():
+            spec_outputs = json.loads(manifest.read_text()).get("spec", {}).get("outputs", [])
+            outputs += [o for o in spec_outputs if o not in outputs]
+        metrics = [m for m in outputs if m in runs.columns]
+        atomic_write_parquet(self.root / "points.parquet", point_table(runs, metrics))
 
     def failed_ids(self) -> set[str]:
         if not self.failures_dir.exists():

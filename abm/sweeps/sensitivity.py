@@ -1,7 +1,9 @@
 """Sobol sensitivity of a sweep's outputs (SALib), stored beside the sweep.
 
 Replicates of a design point are averaged first (noise would otherwise bias the indices); the
-first-order (S1) and total (ST) indices come with their bootstrap confidence intervals.
+first-order (S1) and total (ST) indices come with their bootstrap confidence intervals, and each
+row says whether its interval is narrower than 0.1 (``adequate``) and how many base samples N
+would make every interval so (``samples_needed``).
 """
 
 from __future__ import annotations
@@ -54,6 +56,14 @@ def analyse(spec: SweepSpec, table: pd.DataFrame, out_dir: str | Path) -> pd.Dat
         df.insert(0, "output", out)
         frames.append(df)
     result = pd.concat(frames, ignore_index=True)
+    # adequacy: every index's 95 % interval (± conf) narrower than 0.1, else say what N would do
+    width = 2 * result[["S1_conf", "ST_conf"]].max(axis=1)
+    result["interval_width"] = width
+    result["adequate"] = width < 0.1
+    from abm.statistics import sobol_samples_needed
+
+    result["samples"] = spec.samples
+    result["samples_needed"] = sobol_samples_needed(spec.samples, float(width.max()))
     out = Path(out_dir)
     result.to_parquet(out / "sensitivity.parquet", index=False)
     (out / "sensitivity.json").write_text(json.dumps(result.to_dict(orient="records"), indent=2))
