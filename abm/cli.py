@@ -260,6 +260,13 @@ def sweep(
     yes: Annotated[
         bool, typer.Option("--yes", help=f"Run a design of more than {LARGE_DESIGN:,} runs.")
     ] = False,
+    counterfactual: Annotated[
+        str | None,
+        typer.Option(
+            help="Add a counterfactual arm to every run on the same seed (no_harvest); each "
+            "row gets cf_* and the paired effect_*. Overrides the spec's own setting."
+        ),
+    ] = None,
 ) -> None:
     """Run a parameter sweep on Dask and store every run as Parquet."""
     from abm.sweeps.runner import run_sweep
@@ -267,6 +274,13 @@ def sweep(
 
     try:
         sp = load_spec(spec, quick=quick)
+        if counterfactual is not None:
+            try:
+                sp = sp.model_validate({**sp.model_dump(), "counterfactual": counterfactual})
+            except ValueError:
+                raise ConfigError(
+                    f"--counterfactual {counterfactual!r}: allowed no_harvest"
+                ) from None
         if serial and address:
             raise ConfigError("--serial and --address exclude each other")
         n = sp.n_runs()

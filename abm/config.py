@@ -438,8 +438,9 @@ class HedgerConfig(_DeliveryCurveFields):
         "optimal",
         description="Harvest policy: optimal (profit-maximising quote, Cournot among several "
         "firms); the baselines fixed (fair ∓ harvest_spread, a dial) and competitive (one tick "
-        "behind the best competing quote, never beyond the spread); or an import path "
-        "'module:Class' to a HarvestPricing object of your own.",
+        "behind the best competing quote, never beyond the spread); the counterfactual "
+        "ordinary (no harvest: it keeps its ordinary quotes through the deadline); or an import "
+        "path 'module:Class' to a HarvestPricing object of your own.",
     )
     harvest_spread: float = Field(
         3.0,

@@ -2,10 +2,14 @@
 
 Channels of a class's P&L (money, summing to its P&L):
 
-* ``ordinary``, ``harvest_forced_close``, ``liquidation``, ``expiry`` — execution transfers:
-  each fill moves (fair − price) × lots × multiplier from seller to buyer; a fill belongs to
-  ``harvest_forced_close`` if it is a forced close or falls in the harvest window, to
-  ``liquidation`` if it is a margin liquidation or ADL;
+* ``ordinary``, ``harvest_forced_close``, ``forced_close_within_crowd``, ``liquidation``,
+  ``expiry`` — execution transfers: each fill moves (fair − price) × lots × multiplier from
+  seller to buyer; a fill's channel is its price source: ``harvest_forced_close`` if it prints
+  at the hedger's harvest quote or in a forced close against an account with delivery rights,
+  ``forced_close_within_crowd`` if a forced close prints between two accounts without delivery
+  rights (the crowd's longs and shorts closing against each other in the auction),
+  ``liquidation`` if it is a margin liquidation or ADL, ``ordinary`` otherwise — whenever it
+  happens;
 * ``fees`` and ``delivery_costs`` paid; ``socialized`` (clawed back, −) and ``bad_debt_covered``
   (received from broker, fund or clawback, +); ``liquidation_penalty`` paid to the fund;
 * ``market`` — the rest: what holding a position earned as fair value moved (zero in total).
@@ -240,6 +244,12 @@ def summarize(model: MarketModel):
         "market",
     ]:
         summary[f"retail_pnl_{col}"] = cls_val("retail", col)
+    # inside the crowd the auction's transfer nets to zero for the class; its size is what
+    # the winning side of the crowd took from the losing side
+    within = accounts.loc[
+        ~accounts["deliverable"].astype(bool), "transfer_forced_close_within_crowd"
+    ]
+    summary["forced_close_within_crowd_gross"] = float(within.clip(lower=0).sum())
     events = pd.DataFrame(
         [e.__dict__ if hasattr(e, "__dict__") else _event_dict(e) for e in ch.events]
     )

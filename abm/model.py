@@ -92,7 +92,11 @@ class MarketModel(mesa.Model):
         self.cfg = cfg
         cal = cfg.calendar
         self.n_steps = cal.trading_days * cal.steps_per_day
-        self.spot_path = make_spot_path(cfg.spot, self.n_steps, cal.steps_per_day, self.rng)
+        # each component draws from a stream of its own (common random numbers: a parameter
+        # that changes how many numbers one component draws leaves the others' draws alone)
+        self.spot_path = make_spot_path(
+            cfg.spot, self.n_steps, cal.steps_per_day, self.stream("spot")
+        )
         if not cfg.contract.allow_negative_prices and np.any(self.spot_path <= 0):
             at = int(np.flatnonzero(self.spot_path <= 0)[0])
             where = f"at step {at} ({self.spot_path[at]:.6g})"
@@ -214,7 +218,7 @@ class MarketModel(mesa.Model):
         n = cfg.n_traders
         if n == 0:
             return []
-        rng = self.rng
+        rng = self.stream("crowd")
         n_long = int(round(cfg.long_share * n))
         direction = np.full(n, -1)
         direction[rng.permutation(n)[:n_long]] = 1

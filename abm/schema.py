@@ -20,8 +20,11 @@ Column = tuple[str, str]  # (unit, meaning)
 
 #: the execution channels a class's P&L is split into (abm.metrics); each adds to ``pnl``
 CHANNELS: dict[str, str] = {
-    "ordinary": "fills outside the harvest and forced closes, against fair value",
-    "harvest_forced_close": "fills in the hedger's harvest and the broker's forced closes",
+    "ordinary": "every other fill, whenever it happens (against fair value)",
+    "harvest_forced_close": "fills at the hedger's harvest quote, and forced-close prints "
+    "against an account with delivery rights",
+    "forced_close_within_crowd": "forced-close prints between two accounts without delivery "
+    "rights: the crowd's longs and shorts closing against each other",
     "liquidation": "fills of margin liquidations",
     "expiry": "closing of non-deliverable positions at expiry",
     "fees": "exchange fees paid (negative)",
@@ -101,6 +104,13 @@ SUMMARY: dict[str, Column] = {
         "what bounds the closed-form discount: fringe_cost (the "
         "fringe's cost), interior (the firms' optimum), cap (the band or floor), "
         "or why there is no theory (e.g. no firm, a baseline policy)",
+    ),
+    "forced_close_within_crowd_gross": (
+        "money",
+        "what the winning side of the crowd took from "
+        "the losing side in forced-close prints between "
+        "accounts without delivery rights (nets to zero "
+        "for the class)",
     ),
     "fees_total": ("money", "all exchange fees"),
     "delivery_costs_total": ("money", "all delivery costs paid at expiry"),
@@ -281,6 +291,18 @@ RUNS: dict[str, Column] = {
 }
 RUNS_PATTERNS: list[tuple[str, Column]] = [
     (r"param_.+", ("input", "a varied parameter's value (the spec's [vary] name, dots as _)")),
+    (
+        r"cf_.+",
+        (
+            "as the output",
+            "the output in the counterfactual arm (spec counterfactual, "
+            "e.g. no_harvest), same seed",
+        ),
+    ),
+    (
+        r"effect_.+",
+        ("as the output", "paired effect: the output minus its counterfactual, same seed"),
+    ),
 ]
 
 #: a finished sweep's per-point statistics (abm.statistics.point_table)

@@ -84,15 +84,76 @@ def test_bad_specs_are_named_before_anything_runs(tmp_path, body, words):
         assert w in str(err.value)
 
 
-def test_seeds_depend_on_identity_not_order(tmp_path):
+def test_seeds_are_common_random_numbers(tmp_path):
     spec = load_spec(tiny_spec(tmp_path))
     runs = spec.runs()
     assert len(runs) == 12 and len({r.run_id for r in runs}) == 12
     assert all(0 <= r.seed < 2**63 for r in runs)
     again = {r.run_id: r.seed for r in reversed(load_spec(tiny_spec(tmp_path)).runs())}
     assert again == {r.run_id: r.seed for r in runs}
+    # replicate k of every point shares its seed (paired comparisons); replicates differ
+    by_rep: dict[int, set[int]] = {}
+    for r in runs:
+        by_rep.setdefault(r.replicate, set()).add(r.seed)
+    assert all(len(seeds) == 1 for seeds in by_rep.values())
+    assert len({next(iter(v)) for v in by_rep.values()}) == len(by_rep)
     other = SweepSpec.model_validate({**spec.model_dump(), "master_seed": 10}).runs()
     assert {r.seed for r in other}.isdisjoint({r.seed for r in runs})
+
+
+def test_points_of_one_replicate_share_their_random_streams():
+    # same seed, different margin and long share: the spot path and the crowd's own draws
+    # (deposits, open steps) are the same, so the points' difference is the parameter's
+    from abm.model import MarketModel
+
+    a = MarketModel(scenario="small", rng=5, margin_rate=0.1, retail_long_share=0.5)
+    b = MarketModel(scenario="small", rng=5, margin_rate=0.3, retail_long_share=0.9)
+    assert (a.spot_path == b.spot_path).all()
+    assert [t.account.deposits for t in a.retail] == [t.account.deposits for t in b.retail]
+    assert [t.open_step for t in a.retail] == [t.open_step for t in b.retail]
+    c = MarketModel(scenario="small", rng=5, **{"retail.n_traders": 50})
+    assert (a.spot_path == c.spot_path).all()  # a bigger crowd leaves the spot alone
+
+
+def test_the_counterfactual_arm_is_paired_on_the_seed(tmp_path):
+    from abm.config import load as load_cfg
+    from abm.model import MarketModel
+    from abm.statistics import mean_ci
+
+    spec = SweepSpec.model_validate(
+        {
+            "name": "cf",
+            "base": "small",
+            "design": "grid",
+            "replicates": 3,
+            "vary": {"retail_long_share": [0.9]},
+            "counterfactual": "no_harvest",
+        }
+    )
+    run_sweep(spec, tmp_path, serial=True, progress=False)
+    rows = load(tmp_path / "cf")
+    k = "transfer_retail_to_hedger_harvest_forced_close"
+    for _, row in rows.iterrows():
+        arm = (
+            MarketModel(
+                load_cfg(
+                    "small",
+                    {
+                        "retail_long_share": 0.9,
+                        "seed": int(row["seed"]),
+                        "hedger.spread_policy": "ordinary",
+                    },
+                )
+            )
+            .run()
+            .summary
+        )
+        assert row[f"cf_{k}"] == arm[k]
+        assert row[f"effect_{k}"] == row[k] - arm[k]
+    pts = pd.read_parquet(tmp_path / "cf" / "points.parquet").set_index("metric")
+    hand = mean_ci(rows[f"effect_{k}"])
+    assert pts.loc[f"effect_{k}", "mean"] == pytest.approx(hand["mean"])
+    assert pts.loc[f"effect_{k}", "t_hi"] == pytest.approx(hand["hi"])
 
 
 def test_designs_cover_their_ranges():

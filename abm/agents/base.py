@@ -83,12 +83,18 @@ class TraderAgent(mesa.Agent):
         return None
 
     def maintain_quotes(
-        self, wanted: list[tuple[int, int, int]], effect: str = "auto", check_margin: bool = True
+        self,
+        wanted: list[tuple[int, int, int]],
+        effect: str = "auto",
+        check_margin: bool = True,
+        tags: dict[tuple[int, int], str] | None = None,
     ) -> None:
         """Make the account's resting quotes equal ``wanted`` — (side, tick, lots) — touching
         only what changed: an unchanged quote keeps its place in the queue, a partly filled
         one is topped up, the rest are cancelled or placed. Requoting everything every step
-        would cost a cancel and a submit per level per step and throw away time priority."""
+        would cost a cancel and a submit per level per step and throw away time priority.
+        ``tags`` names why a quote exists (e.g. ``"harvest"``); a resting order whose tag
+        differs from the wanted one is replaced, so every fill carries its price source."""
         ex = self.exchange
         resting = ex.book.resting
         quotes: dict[tuple[int, int], list[int]] = getattr(self, "_quotes", {})
@@ -97,9 +103,11 @@ class TraderAgent(mesa.Agent):
             if lots > 0:
                 want[(side, price)] = want.get((side, price), 0) + lots
         kept: dict[tuple[int, int], list[int]] = {}
+        tags = tags or {}
         for key, ids in quotes.items():
             live = [i for i in ids if i in resting]
-            if key in want:
+            tag = tags.get(key, "ordinary")
+            if key in want and all(resting[i].tag == tag for i in live):
                 kept[key] = live
             else:
                 for i in live:
@@ -120,6 +128,7 @@ class TraderAgent(mesa.Agent):
                     key[1],
                     "limit",
                     effect,
+                    tags.get(key, "ordinary"),
                     check_margin=check_margin,
                 )
                 if r.status in ("rested", "partial"):

@@ -52,7 +52,7 @@ class Commercial(DeliveryTrader):
     def business(self) -> None:
         """With probability ``activity``, one hedging trade (called once the book is quoted)."""
         cfg = self.model.cfg.commercials
-        rng = self.model.rng
+        rng = self.model.stream("commercials")
         if cfg.activity > 0 and rng.random() < cfg.activity:
             u_side, u_size = rng.random(2).tolist()
             self.trade_for_business(u_side, u_size)

@@ -151,6 +151,10 @@ class DominantHedger(TraderAgent):
             budget[SELL] = min(budget[SELL], room)
         bids = self._ladder(BUY, centre - half[BUY], size, cfg.quote_levels, budget[BUY])
         asks = self._ladder(SELL, centre + half[SELL], size, cfg.quote_levels, budget[SELL])
+        tags: dict[tuple[int, int], str] = {}
+        if harvest and self.pricing.name == "ordinary":
+            harvest = False  # the counterfactual: it keeps quoting as in ordinary trading
+            self.ndnp_seen = ndnp
         if harvest:
             self.ndnp_seen = ndnp
             if ndnp:
@@ -162,6 +166,8 @@ class DominantHedger(TraderAgent):
                 if quote is None:
                     self.waited += 1
                 harvest = [] if quote is None else [(quote.tick, quote.lots)]
+                if quote is not None:
+                    tags[(side, ex.book.clip(quote.tick))] = "harvest"
                 if side == BUY:
                     bids = harvest
                 else:
@@ -172,7 +178,7 @@ class DominantHedger(TraderAgent):
             for side, quotes in ((BUY, bids), (SELL, asks))
             for price, lots in quotes
         ]
-        self.maintain_quotes(wanted, effect="open", check_margin=False)
+        self.maintain_quotes(wanted, effect="open", check_margin=False, tags=tags)
         if cfg.depth_refill:
             self._shown = self._shown_lots()
             self._shown_day = ex.day

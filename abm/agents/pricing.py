@@ -219,6 +219,18 @@ class Optimal:
         return Quote(eq.tick, eq.lots[view.me], "corner" if eq.corner else "interior")
 
 
+class Ordinary:
+    """The counterfactual (a labelled arm, not a model of the hedger): no harvest. The hedger
+    keeps quoting as in ordinary trading through the deadline, its usual risk-limited ladder
+    on both sides, and the crowd's forced closes meet whatever the book holds. The paired
+    difference from the harvesting arm on the same seed is what the harvest costs the crowd."""
+
+    name = "ordinary"
+
+    def decide(self, view: HarvestView) -> Quote | None:
+        return None
+
+
 class FixedSpread:
     """Baseline (the old model, a dial): fair ∓ ``hedger.harvest_spread`` for the crowd's whole
     need, clipped to the band. The divergence is then an input, not an outcome."""
@@ -262,4 +274,4 @@ def _clip(tick: int, view: HarvestView) -> int:
     return tick
 
 
-POLICIES: dict[str, type] = {p.name: p for p in (Optimal, FixedSpread, Competitive)}
+POLICIES: dict[str, type] = {p.name: p for p in (Optimal, FixedSpread, Competitive, Ordinary)}

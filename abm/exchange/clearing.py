@@ -21,7 +21,13 @@ from typing import Literal
 LossRegime = Literal["broker", "insurance_fund", "socialized", "adl"]
 
 #: Channels of execution transfers (see :meth:`ClearingHouse.apply_fill`).
-CHANNELS = ("ordinary", "harvest_forced_close", "liquidation", "expiry")
+CHANNELS = (
+    "ordinary",
+    "harvest_forced_close",
+    "forced_close_within_crowd",
+    "liquidation",
+    "expiry",
+)
 
 
 def _breach(value: float, tol: float) -> bool:

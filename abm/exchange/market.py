@@ -350,14 +350,18 @@ class Exchange:
             self._on_gone(o.id, o.side, o.qty)
         return len(gone)
 
-    def _channel(self, t: Trade) -> str:
+    def _channel(self, t: Trade, buyer: Account, seller: Account) -> str:
+        """The fill's channel by its price source: a forced-close print or the hedger's
+        harvest quote is the harvest (a forced-close print between two accounts without
+        delivery rights is the crowd trading with itself: its own channel); a liquidation;
+        everything else is ordinary, whenever it happens."""
         tags = (t.buy_tag, t.sell_tag)
-        if "forced_close" in tags:
+        if "forced_close" in tags or "harvest" in tags:
+            if "forced_close" in tags and not buyer.deliverable and not seller.deliverable:
+                return "forced_close_within_crowd"
             return "harvest_forced_close"
         if "liquidation" in tags:
             return "liquidation"
-        if self.harvest_start_step <= t.step < self.deadline_step:  # the harvest window
-            return "harvest_forced_close"
         return "ordinary"
 
     def _book_trades(self, trades: list[Trade], working: Collection[int]) -> None:
@@ -368,7 +372,6 @@ class Exchange:
         effect = self._effect
         apply_fill = self.clearing.apply_fill
         tick_size = self.contract.tick_size
-        harvest_start, deadline = self.harvest_start_step, self.deadline_step
         ref_price, after_deadline = self.ref_price, self._deadline_swept
         st = self.stats
         record = self.trades_today.append
@@ -382,10 +385,10 @@ class Exchange:
                 buyer.pending_close_short -= qty
             if s_close:
                 seller.pending_close_long -= qty
-            if b_tag == "ordinary" and s_tag == "ordinary":  # most fills: the window decides
-                channel = "harvest_forced_close" if harvest_start <= step < deadline else "ordinary"
+            if b_tag == "ordinary" and s_tag == "ordinary":  # most fills
+                channel = "ordinary"
             else:
-                channel = self._channel(t)
+                channel = self._channel(t, buyer, seller)
             apply_fill(buyer, seller, qty, price, b_close, s_close, ref_price, channel)
             if after_deadline:  # a fill after the deadline: is someone newly exposed?
                 for acc in (buyer, seller):

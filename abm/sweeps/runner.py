@@ -34,8 +34,34 @@ from abm.sweeps.spec import Run, SweepSpec
 log = logging.getLogger(__name__)
 
 
-def execute(base: dict[str, Any], params: dict[str, Any], seed: int, keep: str) -> dict[str, Any]:
-    """Run one point (on a worker). Never raises: an error comes back as data."""
+#: counterfactual arms a sweep can add to every run: config updates of the arm
+COUNTERFACTUALS: dict[str, dict[str, Any]] = {
+    # the hedger does not harvest: it keeps its ordinary quotes through the deadline
+    "no_harvest": {"hedger.spread_policy": "ordinary"},
+}
+#: outputs whose paired effect (run − counterfactual on the same seed) each run row carries
+EFFECT_OUTPUTS = (
+    "transfer_retail_to_hedger_harvest_forced_close",
+    "transfer_retail_to_hedger",
+    "pnl_retail",
+    "pnl_hedger",
+    "harvest_discount",
+    "basis_at_forced_close",
+    "max_abs_basis_final_window",
+    "bad_debt",
+)
+
+
+def execute(
+    base: dict[str, Any],
+    params: dict[str, Any],
+    seed: int,
+    keep: str,
+    counterfactual: str | None = None,
+) -> dict[str, Any]:
+    """Run one point (on a worker), and its counterfactual arm on the same seed if asked
+    (``cf_<output>`` and the paired ``effect_<output>`` = run − counterfactual join the
+    summary). Never raises: an error comes back as data."""
     from abm.config import RunConfig
     from abm.model import MarketModel
 
@@ -43,9 +69,15 @@ def execute(base: dict[str, Any], params: dict[str, Any], seed: int, keep: str) 
     try:
         cfg = RunConfig.model_validate(base).with_updates({**params, "seed": seed})
         result = MarketModel(cfg).run()
+        summary = dict(result.summary)
+        if counterfactual:
+            arm = MarketModel(cfg.with_updates(COUNTERFACTUALS[counterfactual])).run().summary
+            for k in EFFECT_OUTPUTS:
+                summary[f"cf_{k}"] = arm[k]
+                summary[f"effect_{k}"] = summary[k] - arm[k]
         ts = result.timeseries.reset_index() if keep == "timeseries" else None
         return {
-            "summary": result.summary,
+            "summary": summary,
             "timeseries": ts,
             "error": None,
             "seconds": time.perf_counter() - t0,
@@ -212,6 +244,7 @@ class SweepStore:
         if manifest.exists():
             spec_outputs = json.loads(manifest.read_text()).get("spec", {}).get("outputs", [])
             outputs += [o for o in spec_outputs if o not in outputs]
+        outputs += sorted(c for c in runs.columns if c.startswith("effect_"))
         metrics = [m for m in outputs if m in runs.columns]
         atomic_write_parquet(self.root / "points.parquet", point_table(runs, metrics))
 
@@ -407,7 +440,9 @@ def _run_locked(
 
         bar = tqdm(total=n_todo, desc=spec.name, unit="run", dynamic_ncols=True)
     try:
-        for run, result in _results(todo, base, spec.keep, serial, workers, address):
+        for run, result in _results(
+            todo, base, spec.keep, serial, workers, address, spec.counterfactual
+        ):
             if result.get("error"):
                 store.write_failure(run, result, base)
                 report.failed.append(run.run_id)
@@ -435,6 +470,7 @@ def _results(
     serial: bool,
     workers: int | None,
     address: str | None,
+    counterfactual: str | None = None,
 ) -> Iterator[tuple[Run, dict[str, Any]]]:
     todo = iter(todo)
     first = next(todo, None)
@@ -443,7 +479,7 @@ def _results(
     todo = itertools.chain([first], todo)
     if serial:
         for run in todo:
-            yield run, execute(base, run.params, run.seed, keep)
+            yield run, execute(base, run.params, run.seed, keep, counterfactual)
         return
     from distributed import Client, LocalCluster, as_completed
 
@@ -481,6 +517,7 @@ def _results(
                 run.params,
                 run.seed,
                 keep,
+                counterfactual,
                 pure=False,
                 key=f"{run.run_id}-{os.getpid()}-{time.time_ns()}",
             )

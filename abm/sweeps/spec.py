@@ -57,6 +57,12 @@ class SweepSpec(BaseModel):
     replicates: int = Field(1, ge=1, le=10_000)
     master_seed: int = Field(0, ge=0, lt=2**63)
     keep: Literal["summary", "timeseries"] = "summary"
+    counterfactual: Literal["no_harvest"] | None = Field(
+        None,
+        description="Add a counterfactual arm to every run, on the same seed: 'no_harvest' "
+        "(the hedger keeps its ordinary quotes through the deadline). Each run row then "
+        "carries cf_<output> and the paired effect_<output> = run − counterfactual.",
+    )
     outputs: list[str] = Field(
         default_factory=lambda: [
             "transfer_retail_to_hedger_harvest_forced_close",
@@ -215,8 +221,10 @@ class Run(BaseModel):
         )
         digest = hashlib.sha256(ident.encode()).digest()
         run_id = digest[:8].hex()
-        words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
-        ss = np.random.SeedSequence(spec.master_seed, spawn_key=tuple(words))
+        # common random numbers: replicate k of every point runs on the same seed, so the
+        # model's random streams (spot, crowd, clocks) are shared and points are compared
+        # paired; the seed depends on the master seed and the replicate only
+        ss = np.random.SeedSequence(spec.master_seed, spawn_key=(replicate,))
         seed = int(ss.generate_state(1, np.uint64)[0] >> np.uint64(1))  # < 2**63
         return cls(run_id=run_id, point=point, replicate=replicate, seed=seed, params=params)
 
