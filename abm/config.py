@@ -27,6 +27,8 @@ SHORT_NAMES: dict[str, str] = {
     "harvest_spread": "hedger.harvest_spread",
     "arbitrage_cost_slope": "arbitrageurs.cost_slope",
     "n_firms": "hedger.n_firms",
+    "ndnp_target": "retail.ndnp_target",
+    "ndnp_target_share": "retail.ndnp_target_share",
     "loss_regime": "clearing.loss_regime",
     "n_retail": "retail.n_traders",
     "seed": "seed",
@@ -319,6 +321,33 @@ class RetailConfig(_Section):
     voluntary_close_share: Prob = Field(
         0.7, description="Share of traders who close before the deadline; the rest are forced."
     )
+    ndnp_target: int | None = Field(
+        None,
+        ge=-10_000_000,
+        le=10_000_000,
+        description="Set the crowd's NDNP at the deadline (lots, + = net long): late retail "
+        "flow (one account without delivery rights, fully funded) trades at market toward the "
+        "target over the last ndnp_target_window_days before the deadline, whatever the noise "
+        "trading did. None: the NDNP comes out of long_share and the crowd's behaviour.",
+    )
+    ndnp_target_share: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="The same target as a share of open interest, fixed when the window "
+        "opens: target = round(share × open interest then). Excludes ndnp_target.",
+    )
+    ndnp_target_window_days: float = Field(
+        1.0,
+        gt=0,
+        description="Days before the deadline over which the late flow trades to the target.",
+    )
+    ndnp_target_tolerance: int = Field(
+        0,
+        ge=0,
+        description="Lots of |NDNP at the deadline − target| accepted without a note; 0 = "
+        "max(5 lots, 2 % of |target|).",
+    )
     rules: str = Field(
         "default",
         description="The crowd's decision rules: default, hold (open, then wait for the broker), "
@@ -336,6 +365,11 @@ class RetailConfig(_Section):
 
     @model_validator(mode="after")
     def _ranges(self) -> RetailConfig:
+        if self.ndnp_target is not None and self.ndnp_target_share is not None:
+            raise ValueError(
+                "ndnp_target and ndnp_target_share both set: give the target in lots or as a "
+                "share of open interest, not both"
+            )
         if self.leverage_max < self.leverage_min:
             raise ValueError(
                 f"leverage_max = {self.leverage_max}: must be >= leverage_min = {self.leverage_min}"

@@ -33,6 +33,12 @@ if TYPE_CHECKING:
 TRADE_CHANNELS = CHANNELS
 
 
+def _target(model: MarketModel) -> int | None:
+    """The NDNP target the late flow traded to (None: no target set)."""
+    flow = getattr(model, "target_flow", None)
+    return None if flow is None else flow.target
+
+
 def class_channels(accounts: pd.DataFrame) -> pd.DataFrame:
     """P&L by owner class and channel (money); rows = classes, columns = channels."""
     df = pd.DataFrame(index=accounts["owner"].unique())
@@ -106,6 +112,15 @@ def summarize(model: MarketModel):
 
     deadline = cal.deadline_step
     notes: dict[str, str] = {}
+    tgt = _target(model)
+    if tgt is not None and model.marks["ndnp_at_deadline"] is not None:
+        tol = model.cfg.retail.ndnp_target_tolerance or max(5, math.ceil(0.02 * abs(tgt)))
+        gap = model.marks["ndnp_at_deadline"] - tgt
+        if abs(gap) > tol:
+            notes["ndnp_target_gap"] = (
+                f"the NDNP at the deadline missed its target {tgt} by {gap} lots (tolerance "
+                f"{tol}): the book could not fill the late flow (a limit-locked session?)"
+            )
     if ex.forced_fills:
         lots = sum(q for s, q, p in ex.forced_fills)
         vwap = sum(q * p for s, q, p in ex.forced_fills) / lots
@@ -174,6 +189,8 @@ def summarize(model: MarketModel):
         "n_firms": len(model.hedgers),
         "ndnp_at_harvest_start": ndnp0,
         "ndnp_at_deadline": ndnp_d,
+        "ndnp_target": _target(model),
+        "ndnp_target_gap": (ndnp_d - _target(model)) if _target(model) is not None else None,
         "retail_lots_at_harvest_start": int(model.marks["retail_lots_at_harvest_start"] or 0),
         "open_interest_at_harvest_start": int(model.marks["open_interest_at_harvest_start"] or 0),
         "ndnp_share_of_open_interest": ndnp0 / model.marks["open_interest_at_harvest_start"]

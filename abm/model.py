@@ -29,6 +29,7 @@ from abm.agents import (
     RetailTrader,
     TraderAgent,
 )
+from abm.agents.target_flow import TargetFlow
 from abm.config import RunConfig
 from abm.exchange import build_exchange
 from abm.spot import fair_value, make_spot_path
@@ -140,6 +141,10 @@ class MarketModel(mesa.Model):
         self.closing: set[RetailTrader] = set()
         self.agenda: dict[int, list[Callable[[], None]]] = defaultdict(list)
         self.retail: list[RetailTrader] = self._create_retail()
+        rc = cfg.retail
+        self.target_flow: TargetFlow | None = None
+        if rc.ndnp_target is not None or rc.ndnp_target_share is not None:
+            self.target_flow = TargetFlow(self, rc.ndnp_target, rc.ndnp_target_share)
         self.commercials: list[Commercial] = []
         if cfg.commercials.present:
             # the rest of the market: a long and a short commercial, both delivering at expiry
@@ -234,7 +239,11 @@ class MarketModel(mesa.Model):
         deadline = cal.deadline_step
         window = int(round(cfg.close_window_days * spd))
         voluntary = rng.random(n) < cfg.voluntary_close_share
-        close_draw = deadline - 1 - rng.integers(0, max(window, 1), n)
+        # with an NDNP target the crowd's voluntary closes fall before the harvest window, so
+        # the late flow's target is not undone by closes it cannot offset during the harvest
+        targeted = cfg.ndnp_target is not None or cfg.ndnp_target_share is not None
+        end = max(1, self.exchange.harvest_start_step) if targeted else deadline
+        close_draw = end - 1 - rng.integers(0, max(window, 1), n)
         close_step = [
             int(max(c, o + 1)) if v and window > 0 else None
             for c, o, v in zip(close_draw, open_step, voluntary, strict=True)

@@ -57,6 +57,12 @@ SUMMARY: dict[str, Column] = {
         "(+ = crowd net long): what must be closed",
     ),
     "ndnp_at_harvest_start": ("lots", "the same at the first step of the harvest window"),
+    "ndnp_target": (
+        "lots",
+        "the NDNP target the late retail flow traded to (retail.ndnp_target "
+        "or ndnp_target_share × open interest); None when not set",
+    ),
+    "ndnp_target_gap": ("lots", "NDNP at the deadline − target; None when no target"),
     "ndnp_share_of_open_interest": ("fraction", "NDNP / open interest at harvest start (signed)"),
     "open_interest_at_harvest_start": ("lots", "open interest at the harvest window's start"),
     "retail_lots_at_harvest_start": ("lots", "retail long + short lots at harvest start"),
@@ -159,7 +165,8 @@ SUMMARY_PATTERNS: list[tuple[str, Column]] = [
         ),
     ),
     (
-        r"transfer_retail_to_hedger_(ordinary|harvest_forced_close|liquidation|expiry)",
+        r"transfer_retail_to_hedger_(ordinary|harvest_forced_close|forced_close_within_crowd"
+        r"|liquidation|expiry)",
         ("money", "net execution transfer from the crowd to the hedger in one channel"),
     ),
 ]
@@ -237,7 +244,7 @@ ACCOUNTS: dict[str, Column] = {
 }
 ACCOUNT_PATTERNS: list[tuple[str, Column]] = [
     (
-        r"transfer_(ordinary|harvest_forced_close|liquidation|expiry)",
+        r"transfer_(ordinary|harvest_forced_close|forced_close_within_crowd|liquidation|expiry)",
         ("money", "execution transfer received in the channel (against fair value)"),
     ),
 ]

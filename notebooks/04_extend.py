@@ -116,7 +116,8 @@ fig = with_owner.plot(last_days=4)
 # ladder, what remains to be closed, its delivery curve, the band, the sessions left) and
 # returns a `Quote(tick, lots, tag)` or nothing. Name your class in the config by import
 # path. Here a thought experiment a regulator might run: the hedger optimises, but may not
-# bid more than `CAP` price units under fair value.
+# bid more than `CAP` price units under fair value (or offer more than `CAP` above it), and
+# where the optimum would wait for a lower band it must bid at the cap instead.
 
 # %%
 CAP = 1.0
@@ -127,11 +128,15 @@ class CappedOptimal(Optimal):
 
     def decide(self, view):
         q = super().decide(view)
-        if q is None:
-            return None
         limit = round((view.fair - view.side * CAP) / view.tick_size)
+        if q is None:  # where the optimum would wait for a lower band, it bids at the cap
+            return Quote(limit, view.q, "capped") if view.q > 0 else None
         tick = max(q.tick, limit) if view.side > 0 else min(q.tick, limit)
-        return Quote(tick, q.lots, "capped")
+        if tick == q.tick:
+            return q
+        # the cap binds: at the capped price it takes the crowd's whole need (anything it
+        # left would clear further out against the fringe, beyond the cap)
+        return Quote(tick, view.q, "capped")
 
 
 capped = MarketModel(scenario=SCENARIO, rng=1, hedger__spread_policy="__main__:CappedOptimal")

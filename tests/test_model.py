@@ -168,7 +168,9 @@ def test_ample_arbitrage_capacity_bounds_the_divergence_to_its_cost():
     )
     dc = 2.0
     assert none["harvest_discount"] > 2 * dc
-    assert ample["harvest_discount"] <= dc  # the hedger undercuts the arbitrageurs' cost
+    # bounded by the arbitrageurs' cost, to within a tick (small's tick is 1): they rest one
+    # tick inside fair − cost, and the hedger undercuts them or the last lot meets them
+    assert ample["harvest_discount"] <= dc + 1.0
     assert (
         ample["transfer_retail_to_hedger_harvest_forced_close"]
         < 0.2 * none["transfer_retail_to_hedger_harvest_forced_close"]

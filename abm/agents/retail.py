@@ -54,6 +54,11 @@ class RetailRules:
         cfg = trader.cfg
         acc = trader.account
         ex = trader.exchange
+        if trader.model.target_flow is not None and ex.step >= ex.harvest_start_step:
+            # an experiment on the NDNP: once the harvest window opens the crowd holds (no
+            # stop-loss, no round trips), so the NDNP set by the late flow reaches the
+            # deadline; margin calls and liquidations still apply
+            return
         if acc.long or acc.short:
             m = ex.contract.multiplier
             if acc.equity(ex.mark, m) - acc.deposits < -cfg.stop_loss * acc.deposits:
