@@ -27,6 +27,7 @@ SWEEPS = (
     "harvest_statics",
     "margin_effect",
     "margin_effect_rebar",
+    "ndnp_design",
     "sobol_main",
 )
 
