@@ -57,8 +57,15 @@ def save(fig: plt.Figure, out_dir: Path, name: str) -> list[Path]:
     """Write ``name.pdf`` and ``name.png`` without timestamps, so reruns give the same files."""
     out_dir.mkdir(parents=True, exist_ok=True)
     pdf, png = out_dir / f"{name}.pdf", out_dir / f"{name}.png"
-    fig.savefig(pdf, metadata={"CreationDate": None, "Producer": None, "Creator": None})
-    fig.savefig(png, metadata={"Software": None})
+    # a page is 7.2 in wide at most: a tight box that outgrows it is shrunk to fit
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer())
+    if box.width + 0.04 > FULL_WIDTH:
+        k = (FULL_WIDTH - 0.04) / box.width
+        fig.set_size_inches(fig.get_figwidth() * k, fig.get_figheight() * k)
+    kw = {"bbox_inches": "tight", "pad_inches": 0.02}
+    fig.savefig(pdf, metadata={"CreationDate": None, "Producer": None, "Creator": None}, **kw)
+    fig.savefig(png, dpi=300, metadata={"Software": None}, **kw)
     plt.close(fig)
     return [pdf, png]
 
@@ -90,16 +97,19 @@ def _unit(run: RunResult) -> str:
 # -- F1 ----------------------------------------------------------------------------------------
 
 
-def f1_price_paths(balanced: RunResult, one_sided: RunResult) -> plt.Figure:
-    """Futures, spot and basis to expiry for a balanced and a one-sided crowd."""
+def f1_price_paths(balanced: RunResult, one_sided: RunResult, last_days: float = 8.0) -> plt.Figure:
+    """Futures, spot and basis over the last ``last_days`` trading days to expiry for a
+    balanced and a one-sided crowd: the harvest window and the deadline readable."""
     fig, axes = plt.subplots(
         2, 2, figsize=(FULL_WIDTH, 4.2), sharex=True, gridspec_kw={"height_ratios": [2, 1]}
     )
     for col, (run, title) in enumerate(
         ((balanced, "Balanced crowd (50 % long)"), (one_sided, "One-sided crowd (90 % long)"))
     ):
-        ts = run.timeseries
-        x, *_ = _days(run)
+        x_all, *_ = _days(run)
+        keep = x_all >= run.config.calendar.trading_days - last_days
+        ts = run.timeseries[keep]
+        x = x_all[keep]
         traded = ts["futures_vwap"].notna().to_numpy()
         ax = axes[0, col]
         ax.plot(x, ts["mid"], color=PALETTE[1], lw=0.5, alpha=0.8, label="futures mid-quote")
@@ -132,6 +142,7 @@ def f1_price_paths(balanced: RunResult, one_sided: RunResult) -> plt.Figure:
         mark_deadline(ax, run, label=False)
         ax.set_ylabel(f"basis ({_unit(run)})")
         ax.set_xlabel("trading day")
+        ax.set_xlim(run.config.calendar.trading_days - last_days, run.config.calendar.trading_days)
     lo = min(a.get_ylim()[0] for a in axes[1])
     hi = max(a.get_ylim()[1] for a in axes[1])
     for a in axes[1]:
@@ -170,6 +181,23 @@ def f2_transfer_heatmap(sweep: pd.DataFrame) -> plt.Figure:
             ).sort_index(ascending=False)
             / 1e3
         )
+        half = (
+            sweep.pivot_table(
+                index="margin_rate",
+                columns="retail_long_share",
+                values=col,
+                aggfunc=lambda v: (
+                    stats.t.ppf(0.975, max(len(v) - 1, 1)) * np.std(v, ddof=1) / np.sqrt(len(v))
+                ),
+            ).sort_index(ascending=False)
+            / 1e3
+        )
+        # a cell whose 95 % interval overlaps its right-hand neighbour's (the next long share)
+        # is not resolved from it: marked with a ring
+        lo, hi = grid - half, grid + half
+        unresolved = (lo.iloc[:, 1:].to_numpy() <= hi.iloc[:, :-1].to_numpy()) & (
+            hi.iloc[:, 1:].to_numpy() >= lo.iloc[:, :-1].to_numpy()
+        )
         sns.heatmap(
             grid,
             ax=ax,
@@ -179,7 +207,9 @@ def f2_transfer_heatmap(sweep: pd.DataFrame) -> plt.Figure:
             annot_kws={"fontsize": 6},
             cbar_kws={"label": "transfer (thousand money)"},
         )
-        ax.set_title(title)
+        for i, j in zip(*np.nonzero(unresolved), strict=True):
+            ax.plot(j + 1.5, i + 0.82, "o", mfc="none", mec="w", ms=4, mew=0.7)
+        ax.set_title(f"{title}\n(ring: interval overlaps the left neighbour's)", fontsize=8)
         ax.set_xlabel("retail long share")
         ax.set_ylabel("margin rate")
         ax.set_yticklabels([f"{float(t.get_text()):.2f}" for t in ax.get_yticklabels()], rotation=0)
@@ -279,6 +309,7 @@ def f4_divergence_vs_capacity(sweep: pd.DataFrame, delivery_cost: float = 2.0) -
 CHANNEL_LABELS = {
     "ordinary": "ordinary trading",
     "harvest_forced_close": "harvest & forced close",
+    "forced_close_within_crowd": "forced close within the crowd",
     "liquidation": "margin liquidations",
     "fees": "fees",
     "socialized": "socialized loss",
@@ -344,8 +375,8 @@ def f5_wealth_by_channel(runs: dict[str, RunResult]) -> plt.Figure:
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    fig.tight_layout()
+    fig.legend(handles, labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02))
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
     return fig
 
 
@@ -646,6 +677,72 @@ def f11_margin_effect(default: pd.DataFrame, rebar: pd.DataFrame) -> plt.Figure:
     return fig
 
 
+# -- F12 ---------------------------------------------------------------------------------------
+
+
+def f12_ndnp_design(sweep: pd.DataFrame) -> plt.Figure:
+    """The NDNP at the deadline as the design variable, against the same seeds without a
+    harvest: divergence in both arms, and the paired effect of the harvest on the crowd."""
+    df = sweep.copy()
+    by = "ndnp_target"
+    if by not in df and "param_ndnp_target" in df:
+        df[by] = df["param_ndnp_target"]
+    n = int(df.groupby(by).size().min())
+    x = mean_ci(df, by, "ndnp_at_deadline")
+    fig, axes = plt.subplots(1, 2, figsize=(FULL_WIDTH, 2.7))
+    ax = axes[0]
+    for col, color, label, marker in (
+        ("harvest_discount", PALETTE[1], "with the harvest", "o"),
+        ("cf_harvest_discount", PALETTE[0], "no harvest (same seeds)", "s"),
+        ("theory_divergence", PALETTE[2], "theory (NDNP at the deadline)", "^"),
+    ):
+        m = mean_ci(df, by, col)
+        ax.errorbar(
+            x["mean"],
+            m["mean"],
+            yerr=m["half"],
+            color=color,
+            marker=marker,
+            ms=3,
+            lw=1,
+            capsize=2,
+            label=label,
+        )
+    ax.set_xlabel("realised NDNP at the deadline (lots)")
+    ax.set_ylabel("divergence at the forced close\n(price units from fair)")
+    ax.set_ylim(bottom=0)
+    ax.legend(loc="upper left")
+    ax = axes[1]
+    for col, color, label in (
+        ("effect_pnl_retail", PALETTE[3], "crowd's P&L"),
+        (
+            "effect_transfer_retail_to_hedger_harvest_forced_close",
+            PALETTE[1],
+            "transfer to the hedger, harvest channel",
+        ),
+    ):
+        m = mean_ci(df.assign(v=df[col] / 1e3), by, "v")
+        ax.errorbar(
+            x["mean"],
+            m["mean"],
+            yerr=m["half"],
+            color=color,
+            marker="o",
+            ms=3,
+            lw=1,
+            capsize=2,
+            label=label,
+        )
+    ax.axhline(0, color="0.6", lw=0.6)
+    ax.set_xlabel("realised NDNP at the deadline (lots)")
+    ax.set_ylabel("paired effect of the harvest\n(thousand money, run − no harvest)")
+    ax.legend(loc="lower left")
+    for a in axes:
+        a.set_title(f"n = {n} seeds per target, paired", fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 # -- all of them -------------------------------------------------------------------------------
 
 
@@ -655,6 +752,168 @@ class FigureSpec:
     caption: str
     data: str
     draw: Callable[[Path], plt.Figure]
+    #: the claim the figure supports and the number behind it, computed from the data
+    claim: Callable[[Path], str] | None = None
+
+
+def _ci(values, scale: float = 1.0, fmt: str = ".3g") -> str:
+    """'mean [lo, hi] (n = k)': a Student-t 95 % interval over replicates."""
+    from abm.statistics import mean_ci as _m
+
+    v = np.asarray(values, dtype=float) / scale
+    v = v[np.isfinite(v)]
+    if v.size < 2:
+        return f"{v.mean():{fmt}} (n = {v.size}, no interval)" if v.size else "no data"
+    r = _m(v)
+    return f"{r['mean']:{fmt}} [{r['lo']:{fmt}}, {r['hi']:{fmt}}] (n = {r['n']})"
+
+
+def _paired(df: pd.DataFrame, key: str, a, b, col: str, scale: float = 1.0) -> str:
+    """Paired effect (point b − point a, replicate by replicate: common random numbers)."""
+    x = df[df[key] == a].set_index("replicate")[col]
+    y = df[df[key] == b].set_index("replicate")[col]
+    both = x.index.intersection(y.index)
+    return _ci((y[both] - x[both]).to_numpy(), scale)
+
+
+def _claims() -> dict[str, Callable[[Path], str]]:
+    def sweep(r: Path, n: str) -> pd.DataFrame:
+        return load(r / n)
+
+    def run(r: Path, n: str) -> RunResult:
+        return load_run(r / "runs" / n)
+
+    def f1(r):
+        b, o = run(r, "default").summary, run(r, "one_sided").summary
+        return (
+            "A one-sided crowd is harvested far below fair value; a balanced one barely. One "
+            f"seed each: divergence {o['harvest_discount']:.2f} at NDNP "
+            f"{o['ndnp_at_deadline']:+,d} lots (one-sided) against {b['harvest_discount']:.2f} "
+            f"at {b['ndnp_at_deadline']:+,d} (balanced); F12 gives the effect over seeds."
+        )
+
+    def f2(r):
+        d = sweep(r, "imbalance_x_margin")
+        d = d[np.isclose(d["param_margin_rate"], 0.10)]
+        k = "transfer_retail_to_hedger_harvest_forced_close"
+        return (
+            "The harvest grows with the crowd's imbalance. At margin 0.10, long share 1.0 − 0.5, "
+            "paired by seed (thousand money): "
+            + _paired(d, "param_retail_long_share", 0.5, 1.0, k, 1e3)
+        )
+
+    def f3(r):
+        d = sweep(r, "forced_close_lead")
+        leads = sorted(d["param_forced_close_lead_days"].unique())
+        return (
+            "Under a ±4 % band a longer forced-close lead lets the harvest go further. "
+            f"Divergence, lead {leads[-1]} − lead {leads[0]}, paired by seed: "
+            + _paired(d, "param_forced_close_lead_days", leads[0], leads[-1], "harvest_discount")
+        )
+
+    def f4(r):
+        d = sweep(r, "arbitrage_capacity")
+        caps = sorted(d["param_arbitrage_capacity"].unique())
+        lo = d[d["param_arbitrage_capacity"] == caps[0]]
+        hi = d[d["param_arbitrage_capacity"] == caps[-1]]
+        gap = (d["harvest_discount"] - d["theory_divergence"]).to_numpy()
+        return (
+            "Delivery-arbitrage capacity bounds the divergence down to its cost (2). Divergence "
+            f"at capacity {caps[0]}: {_ci(lo['harvest_discount'])}; at {caps[-1]:,}: "
+            f"{_ci(hi['harvest_discount'])}. Simulation − theory over all runs: {_ci(gap)}: the "
+            "book's tick grid and the fringe quoting one tick inside its cost put the last lot "
+            "up to a tick from the closed form."
+        )
+
+    def f5(r):
+        o = run(r, "one_sided").summary
+        return (
+            "The crowd's loss concentrates in the harvest channel when it is one-sided (one "
+            f"seed): retail harvest channel {o['retail_pnl_harvest_forced_close'] / 1e3:,.0f}k, "
+            f"ordinary {o['retail_pnl_ordinary'] / 1e3:,.0f}k, within-crowd forced closes "
+            f"moved {o.get('forced_close_within_crowd_gross', float('nan')) / 1e3:,.0f}k "
+            "between its own longs and shorts."
+        )
+
+    def f6(r):
+        s = run(r, "cascade").summary
+        return (
+            f"Liquidations feed on their own price impact (one seed): {s['n_cascades']} chains, "
+            f"the largest {s['max_cascade_lots']:,.0f} lots moving the price "
+            f"{100 * s['max_cascade_price_move']:.1f} %."
+        )
+
+    def f7(r):
+        w = run(r, "wti_2020")
+        st = w.days["settlement"].to_numpy()
+        s = w.summary
+        return (
+            "A crowd that must exit into a nearly full Cushing collapses the price without any "
+            f"harvest price in the config (seed {s['seed']}): settlements {st[-3]:.2f} → "
+            f"{st[-2]:.2f}, deadline-day low {s['min_price_deadline_day']:.2f}, expiry "
+            f"{st[-1]:.2f} $/bbl (CLK20: 18.27 → −37.63, low −40.32, expiry +10.01): the fall's "
+            f"sign and the recovery are reproduced, {100 * (st[-3] - st[-2]) / 55.90:.0f} % of "
+            "its depth."
+        )
+
+    def f8(r):
+        t = pd.read_parquet(r / "sobol_main" / "sensitivity.parquet")
+        top = t.loc[t.groupby("output")["ST"].idxmax(), ["output", "parameter", "ST", "ST_conf"]]
+        parts = [f"{o}: {p} (ST {st:.2f} ± {c:.2f})" for o, p, st, c in top.to_numpy()]
+        w = float(t["interval_width"].max()) if "interval_width" in t else float("nan")
+        verdict = "adequate" if w < 0.1 else f"not adequate (widest interval {w:.2f})"
+        return "Largest total index per output: " + "; ".join(parts) + f". N: {verdict}."
+
+    def f10(r):
+        d = sweep(r, "harvest_statics")
+        firms = d[d["param_n_firms"].notna()]
+        share = d[
+            d["param_commercials_cost_slope"].isna()
+            & d["param_n_firms"].isna()
+            & d["param_forced_close_lead_days"].isna()
+        ]
+        return (
+            "Each lever moves the divergence as theory says. Long share 0.9 − 0.5: "
+            + _paired(share, "param_retail_long_share", 0.5, 0.9, "harvest_discount")
+            + "; 4 firms − 1 firm: "
+            + _paired(firms, "param_n_firms", 1, 4, "harvest_discount")
+        )
+
+    def f11(r):
+        d = sweep(r, "margin_effect_rebar")
+        return (
+            "In china_rebar a low margin brings more liquidations and a larger divergence. "
+            "Margin 0.05 − 0.30, paired by seed: divergence "
+            + _paired(d, "param_margin_rate", 0.30, 0.05, "harvest_discount")
+            + "; liquidations "
+            + _paired(d, "param_margin_rate", 0.30, 0.05, "n_liquidations")
+        )
+
+    def f12(r):
+        d = sweep(r, "ndnp_design")
+        top = d["param_ndnp_target"].max()
+        t = d[d["param_ndnp_target"] == top]
+        return (
+            f"The harvest is a cost of the crowd's NDNP, measured against the same seeds without "
+            f"it. At a target of {top:,} lots (realised {_ci(t['ndnp_at_deadline'], fmt='.0f')}): "
+            f"divergence {_ci(t['harvest_discount'])} with the harvest against "
+            f"{_ci(t['cf_harvest_discount'])} without; paired effect on the crowd's P&L "
+            f"{_ci(t['effect_pnl_retail'], 1e3)} thousand money."
+        )
+
+    return {
+        "F1": f1,
+        "F2": f2,
+        "F3": f3,
+        "F4": f4,
+        "F5": f5,
+        "F6": f6,
+        "F7": f7,
+        "F8": f8,
+        "F10": f10,
+        "F11": f11,
+        "F12": f12,
+    }
 
 
 def figure_specs() -> list[FigureSpec]:
@@ -667,25 +926,30 @@ def figure_specs() -> list[FigureSpec]:
     return [
         FigureSpec(
             "F1_price_paths",
-            "Futures, spot and basis to expiry for a balanced (left) and a one-sided "
-            "(right) crowd; shaded: the hedger's harvest window, dashed: the "
-            "forced-close deadline.",
+            "Futures, spot and basis over the last 8 trading days for a balanced (left) and "
+            "a one-sided (right) crowd, one run each (seed 42); shaded: the hedger's harvest "
+            "window, dashed: the forced-close deadline. The band is ±4 % of the previous "
+            "settlement: no trade may print outside it in a session.",
             "runs/default, runs/one_sided",
             lambda r: f1_price_paths(run(r, "default"), run(r, "one_sided")),
         ),
         FigureSpec(
             "F2_transfer_heatmap",
-            "Wealth transfer from retail traders to the hedger (mean over seeds) over "
-            "retail long share × margin rate: the harvest channel (left) and all "
-            "channels (right).",
+            "Wealth transfer from retail traders to the hedger over retail long share × base "
+            "margin rate (mean of n = 10 seeds per cell, the same seeds in every cell); the "
+            "margin schedule moves with the base (step-ups added to it in the last days); "
+            "harvest channel (left: fills at the hedger's harvest quote and forced-close "
+            "prints) and all channels (right); a ring marks a cell whose 95 % interval "
+            "overlaps its left neighbour's.",
             "imbalance_x_margin",
             lambda r: f2_transfer_heatmap(sweep(r, "imbalance_x_margin")),
         ),
         FigureSpec(
             "F3_divergence_vs_lead",
             "Divergence and harvest transfer at the forced close against the forced-close "
-            "lead (80 % long crowd, ±4 % band: each extra session lets the harvest wait for "
-            "the band to walk); simulated and theory, mean and 95 % interval over seeds.",
+            "lead (80 % long crowd, ±4 % daily band: each extra session lets the harvest wait "
+            "for the band to walk); simulated and theory, mean and 95 % interval over n = 10 "
+            "seeds per lead, the same seeds at every lead.",
             "forced_close_lead",
             lambda r: f3_divergence_vs_lead(sweep(r, "forced_close_lead")),
         ),
@@ -693,14 +957,17 @@ def figure_specs() -> list[FigureSpec]:
             "F4_divergence_vs_capacity",
             "Divergence at the forced close against delivery-arbitrage capacity: "
             "simulated and the closed form for each run's NDNP at the deadline (mean and "
-            "95 % interval over seeds); dotted: the arbitrageurs' delivery cost.",
+            "95 % interval over n = 10 seeds, the same at every capacity); dotted: the "
+            "arbitrageurs' delivery cost. The simulation sits up to a tick from the closed "
+            "form: prices are on the tick grid and the fringe quotes one tick inside its cost.",
             "arbitrage_capacity",
             lambda r: f4_divergence_vs_capacity(sweep(r, "arbitrage_capacity")),
         ),
         FigureSpec(
             "F5_wealth_by_channel",
-            "P&L by agent class, stacked by channel, for a balanced and a one-sided "
-            "crowd; diamonds: net P&L.",
+            "P&L by agent class, stacked by channel (by price source: the harvest channel is "
+            "fills at the hedger's harvest quote and forced-close prints), for a balanced and a "
+            "one-sided crowd, one run each (seed 42); diamonds: net P&L.",
             "runs/default, runs/one_sided",
             lambda r: f5_wealth_by_channel(
                 {"Balanced crowd": run(r, "default"), "One-sided crowd": run(r, "one_sided")}
@@ -725,8 +992,9 @@ def figure_specs() -> list[FigureSpec]:
         ),
         FigureSpec(
             "F8_sobol",
-            "Sobol sensitivity indices (first order and total, 95 % CIs) of the "
-            "transfer and the divergence.",
+            "Sobol sensitivity indices (first order and total, 95 % intervals) of the "
+            "transfer and the divergence, on replicate-averaged outputs; the title says N and "
+            "whether every interval is narrower than 0.1.",
             "sobol_main/sensitivity.parquet",
             lambda r: f8_sobol(pd.read_parquet(r / "sobol_main" / "sensitivity.parquet")),
         ),
@@ -740,9 +1008,10 @@ def figure_specs() -> list[FigureSpec]:
         ),
         FigureSpec(
             "F10_comparative_statics",
-            "Comparative statics of the divergence at the forced close (default market): "
-            "against the crowd's long share, the fringe's depth, the number of competing "
-            "firms and the forced-close lead; simulated and theory, mean and 95 % interval.",
+            "Comparative statics of the divergence at the forced close (default market, ±4 % "
+            "band): against the crowd's long share, the fringe's depth, the number of competing "
+            "firms and the forced-close lead; simulated and theory, mean and 95 % interval over "
+            "n = 10 seeds per point, the same seeds at every point.",
             "harvest_statics",
             lambda r: f10_comparative_statics(sweep(r, "harvest_statics")),
         ),
@@ -751,9 +1020,20 @@ def figure_specs() -> list[FigureSpec]:
             "The margin lever: divergence and harvest transfer at the forced close, margin "
             "liquidations and the largest liquidation chain against the base margin rate (the "
             "step-ups move with it; traders use 20–60 % of the largest position the margin "
-            "allows); mean and 95 % interval over seeds.",
+            "allows); mean and 95 % interval over n = 10 seeds per point, the same seeds at "
+            "every margin.",
             "margin_effect, margin_effect_rebar",
             lambda r: f11_margin_effect(sweep(r, "margin_effect"), sweep(r, "margin_effect_rebar")),
+        ),
+        FigureSpec(
+            "F12_ndnp_design",
+            "The crowd's NDNP at the deadline set as the design variable (late retail flow, "
+            "default market): divergence with the harvest, without it (the hedger keeps its "
+            "ordinary quotes, same seeds) and in theory (left); the paired effect of the "
+            "harvest on the crowd's P&L and on the transfer to the hedger (right); mean and 95 % "
+            "interval over n = 10 seeds per target, against the realised NDNP.",
+            "ndnp_design",
+            lambda r: f12_ndnp_design(sweep(r, "ndnp_design")),
         ),
     ]
 
@@ -778,7 +1058,13 @@ def make_all(
         f"stored results in `{root}`; recompute those with `abm reproduce`.",
         "",
     ]
+    claims = _claims()
     for spec, files in done:
+        claim = claims.get(spec.name.split("_")[0])
+        try:
+            claim_text = claim(root) if claim else ""
+        except Exception as err:  # noqa: BLE001 - a claim that cannot be computed says so
+            claim_text = f"(claim not computed: {type(err).__name__}: {err})"
         lines += [
             f"## {spec.name}",
             "",
@@ -786,6 +1072,7 @@ def make_all(
             "",
             spec.caption,
             "",
+            *([f"**Claim.** {claim_text}", ""] if claim_text else []),
             f"- files: `{files[0].name}`, `{files[1].name}`",
             f"- data: `{root / spec.data.split(',')[0].strip()}`"
             + ("".join(f", `{root / d.strip()}`" for d in spec.data.split(",")[1:])),

@@ -1,4 +1,5 @@
-"""`abm figures` draws all eleven figures from the stored results, reproducibly."""
+"""`abm figures` draws all twelve figures from the stored results, reproducibly, at most a page
+wide, and writes each figure's claim with its number."""
 
 from __future__ import annotations
 
@@ -21,14 +22,21 @@ def test_all_figures_from_stored_results(tmp_path):
     res = CliRunner().invoke(app, ["figures", str(PAPER), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     names = [s.name for s in figure_specs()]
-    assert len(names) == 11
+    assert len(names) == 12
+    from PIL import Image
+
     for n in names:
         for ext in ("pdf", "png"):
             f = tmp_path / f"{n}.{ext}"
             assert f.exists() and f.stat().st_size > 5_000, f
+        w, _ = Image.open(tmp_path / f"{n}.png").size  # 300 dpi, at most 7.2 in wide
+        assert w <= 7.2 * 300 + 1, (n, w / 300)
     index = (tmp_path / "README.md").read_text()
     for spec in figure_specs():
         assert f"## {spec.name}" in index and spec.caption in index
+    # every sweep figure states its claim with a number and its interval, none failed
+    assert "claim not computed" not in index
+    assert index.count("**Claim.**") >= 11 and index.count("(n = 10)") >= 5
 
 
 def test_figure_files_are_byte_identical_on_rerun(tmp_path):
