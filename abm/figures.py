@@ -230,9 +230,10 @@ def mean_ci(df: pd.DataFrame, by: str, col: str) -> pd.DataFrame:
     return out
 
 
-def _ci_line(ax: plt.Axes, m: pd.DataFrame, color, label: str, marker: str = "o") -> None:
+def _ci_line(ax: plt.Axes, m: pd.DataFrame, color, label: str, marker: str = "o", x=None) -> None:
+    """Means with their 95 % intervals, at ``x`` (default: the index of ``m``)."""
     ax.errorbar(
-        m.index,
+        m.index if x is None else x,
         m["mean"],
         yerr=m["half"],
         color=color,
@@ -696,18 +697,7 @@ def f12_ndnp_design(sweep: pd.DataFrame) -> plt.Figure:
         ("cf_harvest_discount", PALETTE[0], "no harvest (same seeds)", "s"),
         ("theory_divergence", PALETTE[2], "theory (NDNP at the deadline)", "^"),
     ):
-        m = mean_ci(df, by, col)
-        ax.errorbar(
-            x["mean"],
-            m["mean"],
-            yerr=m["half"],
-            color=color,
-            marker=marker,
-            ms=3,
-            lw=1,
-            capsize=2,
-            label=label,
-        )
+        _ci_line(ax, mean_ci(df, by, col), color, label, marker, x=x["mean"])
     ax.set_xlabel("realised NDNP at the deadline (lots)")
     ax.set_ylabel("divergence at the forced close\n(price units from fair)")
     ax.set_ylim(bottom=0)
@@ -721,18 +711,7 @@ def f12_ndnp_design(sweep: pd.DataFrame) -> plt.Figure:
             "transfer to the hedger, harvest channel",
         ),
     ):
-        m = mean_ci(df.assign(v=df[col] / 1e3), by, "v")
-        ax.errorbar(
-            x["mean"],
-            m["mean"],
-            yerr=m["half"],
-            color=color,
-            marker="o",
-            ms=3,
-            lw=1,
-            capsize=2,
-            label=label,
-        )
+        _ci_line(ax, mean_ci(df.assign(v=df[col] / 1e3), by, "v"), color, label, x=x["mean"])
     ax.axhline(0, color="0.6", lw=0.6)
     ax.set_xlabel("realised NDNP at the deadline (lots)")
     ax.set_ylabel("paired effect of the harvest\n(thousand money, run − no harvest)")
