@@ -52,7 +52,7 @@ test: $(STAMP) chromium
 figures: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/abm figures results/paper --out results/figures
 
-# recompute the stored results the figures come from, at paper size (about 15 min on 2 cores)
+# recompute the stored results the figures come from, at paper size (about 20 min on 2 cores)
 results: $(STAMP)
 	$(VENV)/bin/abm reproduce --out results/paper
 
