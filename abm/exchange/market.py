@@ -473,27 +473,27 @@ class Exchange:
             if eq >= need or not acc.lots:
                 acc.margin_called = False
                 continue
-            if ch.loss_regime == "adl" and eq <= 0:
-                self.n_liquidations_started += 1
-                ch.auto_deleverage(acc, self.prev_settle, self.ref_price)
-                ch.cover_negative_equity(acc, self.prev_settle)
-                continue
-            lots = ch.lots_to_liquidate(acc, self.prev_settle, self.margin_rate)
-            if lots > 0:
-                acc.n_liquidations += 1
-                self.n_liquidations_started += 1
-                self.broker.liquidating[acc.id] = lots
-                ch.events.append(
-                    Event(
-                        self.step,
-                        "liquidation_start",
-                        acc.id,
-                        lots,
-                        self.prev_settle,
-                        acc.equity(self.prev_settle, m),
-                    )
-                )
+            self._liquidate(acc, self.prev_settle, self.margin_rate, eq)
         self.called = []
+
+    def _liquidate(self, acc: Account, mark: float, rate: float, eq: float, note: str = "") -> None:
+        """Hand an account under maintenance to the broker (or, under ADL with nothing left,
+        deleverage it against the winners) at ``mark`` (price) and margin ``rate``."""
+        ch = self.clearing
+        if ch.loss_regime == "adl" and eq <= 0:
+            self.n_liquidations_started += 1
+            ch.auto_deleverage(acc, mark, self.ref_price)
+            ch.cover_negative_equity(acc, mark)
+            return
+        lots = ch.lots_to_liquidate(acc, mark, rate)
+        if lots > 0:
+            acc.n_liquidations += 1
+            self.n_liquidations_started += 1
+            self.n_intraday_liquidations += note == "intraday"
+            self.broker.liquidating[acc.id] = lots
+            ch.events.append(
+                Event(self.step, "liquidation_start", acc.id, lots, mark, eq, note=note)
+            )
 
     def _forced_can_fill(self) -> bool:
         """Whether working the forced closes could fill anything: opposite forced closes can
@@ -522,30 +522,10 @@ class Exchange:
                 continue
             if acc.id in broker.forced:
                 continue
-            if acc.equity(mark, m) >= k * ch.margin_used(acc, mark, rate):
+            eq = acc.equity(mark, m)
+            if eq >= k * ch.margin_used(acc, mark, rate):
                 continue
-            if ch.loss_regime == "adl" and acc.equity(mark, m) <= 0:
-                self.n_liquidations_started += 1
-                ch.auto_deleverage(acc, mark, self.ref_price)
-                ch.cover_negative_equity(acc, mark)
-                continue
-            lots = ch.lots_to_liquidate(acc, mark, rate)
-            if lots > 0:
-                acc.n_liquidations += 1
-                self.n_liquidations_started += 1
-                self.n_intraday_liquidations += 1
-                broker.liquidating[acc.id] = lots
-                ch.events.append(
-                    Event(
-                        self.step,
-                        "liquidation_start",
-                        acc.id,
-                        lots,
-                        mark,
-                        acc.equity(mark, m),
-                        note="intraday",
-                    )
-                )
+            self._liquidate(acc, mark, rate, eq, note="intraday")
 
     def work_broker_orders(self) -> None:
         """Send market orders for every forced close and liquidation still open."""
