@@ -29,7 +29,8 @@ def test_all_figures_from_stored_results(tmp_path):
         for ext in ("pdf", "png"):
             f = tmp_path / f"{n}.{ext}"
             assert f.exists() and f.stat().st_size > 5_000, f
-        w, _ = Image.open(tmp_path / f"{n}.png").size  # 300 dpi, at most 7.2 in wide
+        with Image.open(tmp_path / f"{n}.png") as im:  # 300 dpi, at most 7.2 in wide
+            w, _ = im.size
         assert w <= 7.2 * 300 + 1, (n, w / 300)
     index = (tmp_path / "README.md").read_text()
     for spec in figure_specs():
