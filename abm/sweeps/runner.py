@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import itertools
 import json
 import logging
@@ -52,6 +53,24 @@ EFFECT_OUTPUTS = (
 )
 
 
+#: runs between two full garbage collections on a worker (see :func:`_collect_garbage`)
+GC_EVERY = 16
+_runs_since_collect = 0
+
+
+def _collect_garbage() -> None:
+    """A finished model is kept alive by reference cycles (every Mesa agent points back at its
+    model), and Python's collector, which counts objects rather than the arrays they hold, seldom
+    reaches them: a worker grew about 1 MB per run (2 GB after 2,200 small runs). A full
+    collection every ``GC_EVERY`` runs (about 110 ms, some 3 % of a small run; one per run would
+    cost 30 %) keeps a worker's memory flat however long the sweep."""
+    global _runs_since_collect
+    _runs_since_collect += 1
+    if _runs_since_collect >= GC_EVERY:
+        _runs_since_collect = 0
+        gc.collect()
+
+
 def execute(
     base: dict[str, Any],
     params: dict[str, Any],
@@ -76,6 +95,8 @@ def execute(
                 summary[f"cf_{k}"] = arm[k]
                 summary[f"effect_{k}"] = summary[k] - arm[k]
         ts = result.timeseries.reset_index() if keep == "timeseries" else None
+        del result
+        _collect_garbage()
         return {
             "summary": summary,
             "timeseries": ts,
