@@ -52,3 +52,48 @@ def test_missing_results_are_a_clear_error(tmp_path):
         app, ["figures", str(tmp_path / "nothing"), "--out", str(tmp_path / "f")]
     )
     assert res.exit_code == 2 and "abm reproduce" in res.output
+
+
+def test_seed_settlements_reads_each_days_last_step():
+    from abm.figures import seed_settlements
+
+    # two runs, 4 days of 2 steps; a day's settlement is what its last step carries
+    rows = []
+    for run, base in (("a", 10.0), ("b", 20.0)):
+        for day in range(4):
+            for k in range(2):
+                rows.append(
+                    {"run_id": run, "day": day, "step": 2 * day + k, "settlement": base + day + k}
+                )
+    import pandas as pd
+
+    wide = seed_settlements(pd.DataFrame(rows).sample(frac=1, random_state=1), last_day=3)
+    assert list(wide.columns) == [-2, -1, 0]
+    assert wide.loc["a"].tolist() == [12.0, 13.0, 14.0]
+    assert wide.loc["b"].tolist() == [22.0, 23.0, 24.0]
+
+
+def test_per_day_over_seeds_turns_cumulative_calls_into_daily_counts():
+    import numpy as np
+    import pandas as pd
+    from scipy import stats
+
+    from abm.figures import per_day_over_seeds
+
+    # run a: cumulative calls 2 → 5 (daily 2, 3); run b: 4 → 5 (daily 4, 1);
+    # liquidated lots per step summed per day: a 3 + 4 = 7 and 0; b 1 and 5 + 5 = 10
+    ts = pd.DataFrame(
+        {
+            "run_id": ["a"] * 4 + ["b"] * 4,
+            "day": [0, 0, 1, 1] * 2,
+            "step": [0, 1, 2, 3] * 2,
+            "n_margin_calls": [1, 2, 4, 5, 4, 4, 4, 5],
+            "liquidation_volume": [3, 4, 0, 0, 1, 0, 5, 5],
+        }
+    )
+    out = per_day_over_seeds(ts)
+    calls, liq = out["calls"], out["liquidated"]
+    assert calls["mean"].tolist() == [3.0, 2.0] and calls["n"].tolist() == [2, 2]
+    assert liq["mean"].tolist() == [4.0, 5.0]
+    # half-width of a two-run t interval: t(0.975, 1) · sd / √2, sd of (2, 4) = √2
+    assert np.isclose(calls["half"].iloc[0], stats.t.ppf(0.975, 1) * np.sqrt(2) / np.sqrt(2))

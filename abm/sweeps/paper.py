@@ -21,6 +21,10 @@ from abm.sweeps.spec import load_spec
 PAPER_DIR = Path("results") / "paper"
 SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020", "cascade")
 SWEEPS = (
+    # replicates of the single-run figures (F1/F5, F6, F7): intervals and n for their claims
+    "crowd_seeds",
+    "cascade_seeds",
+    "wti_seeds",
     "imbalance_x_margin",
     "forced_close_lead",
     "arbitrage_capacity",
