@@ -395,7 +395,7 @@ def sensitivity(
     runs whatever points are missing first, then stores sensitivity.parquet beside the sweep."""
     from abm.results import load as load_runs
     from abm.sweeps.runner import run_sweep
-    from abm.sweeps.sensitivity import analyse
+    from abm.sweeps.sensitivity import analyse, sensitivity_verdict
     from abm.sweeps.spec import load_spec
 
     try:
@@ -420,13 +420,9 @@ def sensitivity(
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
-    typer.echo(res.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
-    if not res["adequate"].all():
-        typer.echo(
-            f"not adequate: the widest interval is {res['interval_width'].max():.2f} (target "
-            f"< 0.1) at N = {sp.samples}; about N = {int(res['samples_needed'].iloc[0])} would "
-            "do (set samples in the spec)"
-        )
+    cols = ["output", "method", "parameter", "S1", "S1_lo", "S1_hi", "ST", "ST_lo", "ST_hi"]
+    typer.echo(res[cols + ["q2"]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+    typer.echo(sensitivity_verdict(res))
 
 
 @app.command()
