@@ -37,7 +37,7 @@ def test_all_figures_from_stored_results(tmp_path):
         assert f"## {spec.name}" in index and spec.caption in index
     # every sweep figure states its claim with a number and its interval, none failed
     assert "claim not computed" not in index
-    assert index.count("**Claim.**") >= 11 and index.count("(n = 10)") >= 5
+    assert index.count("**Claim.**") == 12 and index.count("(n = 10)") >= 20
 
 
 def test_figure_files_are_byte_identical_on_rerun(tmp_path):
@@ -97,3 +97,25 @@ def test_per_day_over_seeds_turns_cumulative_calls_into_daily_counts():
     assert liq["mean"].tolist() == [4.0, 5.0]
     # half-width of a two-run t interval: t(0.975, 1) · sd / √2, sd of (2, 4) = √2
     assert np.isclose(calls["half"].iloc[0], stats.t.ppf(0.975, 1) * np.sqrt(2) / np.sqrt(2))
+
+
+def test_acf_over_seeds_of_alternating_prices():
+    import numpy as np
+    import pandas as pd
+
+    from abm.figures import acf_over_seeds, price_changes
+
+    # 100, 101, 101 (no change: dropped), 100, 101, ... : returns alternate +a, −a, so the
+    # autocorrelation is −1 at odd lags and +1 at even ones, in both runs
+    prices = [100.0, 101.0, 101.0] + [100.0, 101.0] * 20
+    assert np.all(price_changes(prices)[::2] > 0) and np.all(price_changes(prices)[1::2] < 0)
+    ts = pd.DataFrame(
+        {
+            "run_id": ["a"] * len(prices) + ["b"] * len(prices),
+            "step": list(range(len(prices))) * 2,
+            "futures": prices * 2,
+        }
+    )
+    acf = acf_over_seeds(ts, max_lag=3)["r"]
+    assert acf["mean"].to_numpy() == pytest.approx([-1.0, 1.0, -1.0])
+    assert acf["n"].tolist() == [2, 2, 2] and acf["half"].to_numpy() == pytest.approx(0.0)
