@@ -52,7 +52,8 @@ test: $(STAMP) chromium
 figures: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/abm figures results/paper --out results/figures
 
-# recompute the stored results the figures come from, at paper size (about 20 min on 2 cores)
+# recompute the stored results the figures come from, at paper size (over an hour on 2 cores:
+# the Sobol sweep alone is 17,920 runs)
 results: $(STAMP)
 	$(VENV)/bin/abm reproduce --out results/paper
 
