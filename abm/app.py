@@ -21,8 +21,9 @@ import solara
 from matplotlib.figure import Figure  # figures made without pyplot need no backend
 from mesa.visualization import SolaraViz
 
-from abm.config import ConfigError, load
+from abm.config import ConfigError
 from abm.model import CLASSES, MarketModel
+from abm.scenarios import load
 
 SCENARIO = os.environ.get("ABM_APP_SCENARIO", "small")
 EVENT_KINDS = (

@@ -100,7 +100,7 @@ def _peak_mb():
 
 _RUN = """
 import json, time
-from abm.config import load
+from abm.scenarios import load
 from abm.model import MarketModel
 cfg = load({scenario!r}, {updates!r})
 t0 = time.perf_counter()
@@ -156,7 +156,7 @@ def market_of_size(n: int) -> dict[str, Any]:
     room to deliver scaled with the crowd (hedger and market maker sizes, refill and risk limit,
     the commercials' positions and room): the same market, larger, rather than a crowd that
     outgrows a fixed market and turns it into a different one."""
-    from abm.config import load
+    from abm.scenarios import load
 
     cfg = load("default")
     k = n / cfg.retail.n_traders

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tomllib
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from abm.config import SCENARIO_DIR, ConfigError, load, parse_value
+from abm.config import ConfigError, parse_value
+from abm.scenarios import load
 
 app = typer.Typer(
     add_completion=False,
@@ -223,10 +223,10 @@ def _point_latest(run_dir: Path) -> None:
 @app.command()
 def scenarios() -> None:
     """List the shipped scenarios, one line each."""
-    for path in sorted(SCENARIO_DIR.glob("*.toml")):
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-        typer.echo(f"{path.stem:<14} {data.get('description', '')}")
+    from abm.scenarios import describe
+
+    for name, description in describe("scenarios"):
+        typer.echo(f"{name:<14} {description}")
 
 
 @app.command()
@@ -441,21 +441,61 @@ def reproduce(
     resume: Annotated[
         bool, typer.Option(help="Keep what is on disk; run what is missing.")
     ] = False,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(help="Just this scenario or sweep (repeatable), e.g. crowd_seeds."),
+    ] = None,
 ) -> None:
     """Recompute the stored results the paper figures are drawn from."""
     from abm.sweeps.paper import reproduce as run_reproduce
 
     if out is None:
         out = Path("results/paper-quick" if quick else "results/paper")
-    root = run_reproduce(
-        out,
-        quick=quick,
-        workers=workers,
-        serial=serial,
-        fresh=not resume,
-        progress=sys.stderr.isatty(),
-    )
+    try:
+        root = run_reproduce(
+            out,
+            quick=quick,
+            workers=workers,
+            serial=serial,
+            fresh=not resume,
+            progress=sys.stderr.isatty(),
+            only=only,
+        )
+    except (ConfigError, ValueError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"stored results in {root}; draw the figures with `abm figures {root}`")
+
+
+@app.command()
+def compare(
+    a: Annotated[Path, typer.Argument(help="A results store, e.g. results/paper.")],
+    b: Annotated[Path, typer.Argument(help="Another, e.g. one `abm reproduce --out` wrote.")],
+    rtol: Annotated[
+        float, typer.Option(help="Accept numbers whose relative difference is at most this.")
+    ] = 0.0,
+) -> None:
+    """Compare two results stores run by run and sweep by sweep, timing columns left out:
+    every column that differs, with its largest difference. Exit 0 when every difference is
+    within --rtol (0: bit for bit), 1 otherwise."""
+    from abm.sweeps.paper import compare as compare_stores
+
+    for d in (a, b):
+        if not d.is_dir():
+            typer.secho(f"error: {d}: no such folder", fg=typer.colors.RED, err=True)
+            raise typer.Exit(2)
+    compared, diffs = compare_stores(a, b, rtol)
+    if not compared:
+        typer.secho(f"error: {a} and {b} hold no result in common", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2)
+    beyond = [d for d in diffs if not d.within]
+    typer.echo(
+        f"compared {len(compared)} results ({', '.join(compared)}): {len(diffs)} columns differ, "
+        f"{len(beyond)} beyond rtol = {rtol:g}"
+    )
+    for d in diffs:
+        typer.echo(f"  {'  ' if d.within else '✗ '}{d}")
+    raise typer.Exit(1 if beyond else 0)
 
 
 @app.command()
@@ -492,7 +532,7 @@ def dashboard(
     scenario: Annotated[str, typer.Option(help="Base scenario of the dashboard.")] = "small",
 ) -> None:
     """Launch the browser dashboard (Mesa SolaraViz) and print its address."""
-    from abm.config import resolve_scenario
+    from abm.scenarios import resolve_scenario
 
     try:
         resolve_scenario(scenario)
@@ -524,7 +564,7 @@ def facts(
     """Stylized facts of each scenario's ordinary market (before the harvest window): Hill tail
     index, kurtosis and its aggregation, autocorrelation of returns and of |returns|; mean ± sd
     over seeds."""
-    from abm.metrics import facts_table
+    from abm.sweeps.facts import facts_table
 
     try:
         for sc in scenarios:

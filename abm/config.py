@@ -1,5 +1,9 @@
 """The one typed, validated configuration object of a run, loadable from TOML.
 
+This module is data only: it imports nothing else of the package, so every other part can read
+a config. Turning a config into an exchange and agents (and checking the classes it names by
+import path) is :mod:`abm.build`; loading a shipped scenario by name is :mod:`abm.scenarios`.
+
 Every value is checked once, before anything runs; a bad value raises :class:`ConfigError`
 naming the field (dotted path), the value given and what is allowed. Units are stated in each
 field's description: *price units* are the contract's quote currency per unit of the underlying
@@ -15,8 +19,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "experiments" / "scenarios"
 
 #: Short names researchers sweep, mapped to their dotted config paths.
 SHORT_NAMES: dict[str, str] = {
@@ -354,15 +356,6 @@ class RetailConfig(_Section):
         "or an import path 'module:Class' to a RetailRules subclass of your own.",
     )
 
-    @field_validator("rules")
-    @classmethod
-    def _rules(cls, v: str) -> str:
-        from abm.agents.retail import RULES, RetailRules
-        from abm.plugins import resolve_class
-
-        resolve_class(v, RULES, RetailRules, "retail.rules")
-        return v
-
     @model_validator(mode="after")
     def _ranges(self) -> RetailConfig:
         if self.ndnp_target is not None and self.ndnp_target_share is not None:
@@ -426,22 +419,6 @@ class _DeliveryCurveFields(_Section):
                 "set soft_capacity (lots at the flat cost)"
             )
         return self
-
-    def curve(self, contract_cost: float, extra_soft: int = 0):
-        """The :class:`~abm.delivery.DeliveryCurve` (``extra_soft`` lots already held at the
-        flat cost are added to both limits, e.g. a commercial's opening position)."""
-        from abm.delivery import DeliveryCurve
-
-        cost = contract_cost if self.delivery_cost is None else self.delivery_cost
-        soft = self.soft_capacity
-        if soft is None and self.capacity is not None:
-            soft = self.capacity
-        return DeliveryCurve(
-            cost,
-            None if soft is None else soft + extra_soft,
-            self.cost_slope,
-            None if self.capacity is None else self.capacity + extra_soft,
-        )
 
 
 class HedgerConfig(_DeliveryCurveFields):
@@ -513,15 +490,6 @@ class HedgerConfig(_DeliveryCurveFields):
                     f"shares = {self.shares}: each must be > 0 and together they must sum to 1"
                 )
         return self
-
-    @field_validator("spread_policy")
-    @classmethod
-    def _policy(cls, v: str) -> str:
-        from abm.agents.pricing import POLICIES
-        from abm.plugins import resolve_class
-
-        resolve_class(v, POLICIES, object, "hedger.spread_policy")
-        return v
 
     def firm_shares(self) -> list[float]:
         return (
@@ -655,15 +623,6 @@ class AgentSpec(_Section):
     params: dict[str, Any] = Field(
         default_factory=dict, description="Keyword arguments of each agent's constructor."
     )
-
-    @field_validator("cls")
-    @classmethod
-    def _class(cls, v: str) -> str:
-        from abm.agents.base import TraderAgent
-        from abm.plugins import resolve_class
-
-        resolve_class(v, {}, TraderAgent, "agents.class")
-        return v
 
 
 class OutputConfig(_Section):
@@ -820,27 +779,16 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def resolve_scenario(name_or_path: str | Path) -> Path:
-    p = Path(name_or_path)
-    if p.suffix == ".toml" and p.exists():
-        return p
-    candidate = SCENARIO_DIR / f"{name_or_path}.toml"
-    if candidate.exists():
-        return candidate
-    known = sorted(q.stem for q in SCENARIO_DIR.glob("*.toml"))
-    raise ConfigError(
-        f"scenario '{name_or_path}' not found: not a .toml file; known scenarios: {known}"
-    )
-
-
-def load(name_or_path: str | Path, updates: dict[str, Any] | None = None) -> RunConfig:
-    """Load a scenario by name (``experiments/scenarios/NAME.toml``) or path, apply updates."""
-    path = resolve_scenario(name_or_path)
-    with open(path, "rb") as fh:
-        try:
+def read_toml(path: str | Path, updates: dict[str, Any] | None = None) -> RunConfig:
+    """The config a TOML file describes, with ``updates`` (dotted paths or short names) applied
+    and everything validated; its name defaults to the file's stem. Loading a shipped scenario
+    by name, with its plugins checked, is :func:`abm.scenarios.load`."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
             data = tomllib.load(fh)
-        except tomllib.TOMLDecodeError as err:
-            raise ConfigError(f"{path}: not valid TOML: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path}: not valid TOML: {err}") from None
     data.setdefault("name", path.stem)
     data = copy.deepcopy(data)
     for key, value in (updates or {}).items():

@@ -25,12 +25,10 @@ import numpy as np
 import pandas as pd
 
 from abm import theory
-from abm.exchange.clearing import CHANNELS
+from abm.exchange.clearing import CHANNELS as TRADE_CHANNELS
 
 if TYPE_CHECKING:
     from abm.model import MarketModel
-
-TRADE_CHANNELS = CHANNELS
 
 
 def _target(model: MarketModel) -> int | None:
@@ -234,12 +232,12 @@ def summarize(model: MarketModel):
         "n_liquidations": int(accounts["n_liquidations"].sum()),
         "n_negative_equity": int(accounts["went_negative"].sum()),
         "retail_loss_negative_share": retail_bad / retail_loss if retail_loss > 0 else 0.0,
-        "n_intraday_liquidations": ex.n_intraday_liquidations,
+        "n_intraday_liquidations": ex.broker.n_intraday_liquidations,
         "discretion_days": sum(d.discretion for d in ex.days),
         "n_cascades": int((chains["steps"] >= 2).sum()),
         "max_cascade_lots": float(chains["lots"].max()) if len(chains) else 0.0,
         "max_cascade_price_move": float(chains["price_move"].abs().max()) if len(chains) else 0.0,
-        "retail_lots_opened": int(model.marks["retail_lots_opened"]),
+        "retail_lots_opened": int(model.crowd.lots_opened),
         "retail_open_interest_at_deadline": int(
             model.marks["retail_open_interest_at_deadline"] or 0
         ),
@@ -296,10 +294,12 @@ def summarize(model: MarketModel):
 
 
 def theory_for_run(model: MarketModel, ndnp: int) -> dict[str, Any]:
-    """The closed-form harvest of this run's NDNP at the deadline (:mod:`abm.theory`): for the
-    optimal policy, the Cournot/dominant-firm harvest against the fringe's cost curves as they
-    stood at the deadline, the band's sessions and the price floor; for the fixed-spread
-    baseline, |NDNP| × spread × multiplier with the arbitrageurs' capacity first."""
+    """The closed-form harvest of this run's NDNP at the deadline (`abm.theory`), as the
+    firms' policy says (its ``theory``): ``"cournot"`` (the optimal policy, and the default),
+    the Cournot/dominant-firm harvest against the fringe's cost curves as they stood at the
+    deadline, the band's sessions and the price floor; ``"fixed_spread"`` (the baselines),
+    |NDNP| × spread × multiplier with the arbitrageurs' capacity first; ``None`` (no harvest:
+    the counterfactual), none."""
     cfg = model.cfg
     ex = model.exchange
     m = ex.contract.multiplier
@@ -309,7 +309,18 @@ def theory_for_run(model: MarketModel, ndnp: int) -> dict[str, Any]:
         return dict(
             transfer=0.0, retail_loss=0.0, divergence=float("nan"), fringe_lots=0.0, bound="no firm"
         )
-    if cfg.hedger.spread_policy != "optimal":
+    policy = model.hedgers[0].pricing
+    theory_kind = getattr(policy, "theory", "cournot")
+    if theory_kind is None:
+        return dict(
+            transfer=float("nan"),
+            retail_loss=float("nan"),
+            divergence=float("nan"),
+            fringe_lots=float("nan"),
+            bound=f"none: the policy {getattr(policy, 'name', type(policy).__name__)} "
+            "does not harvest",
+        )
+    if theory_kind == "fixed_spread":
         arb = cfg.arbitrageurs
         cap = (arb.capacity or 0) if arb.n > 0 else 0
         dc = ex.contract.delivery_cost if arb.delivery_cost is None else arb.delivery_cost
@@ -456,35 +467,10 @@ def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
 def ordinary_market_facts(result) -> dict[str, float]:
     """:func:`stylized_facts` of a run's futures prices before the harvest window opens (the
     ordinary market, without the harvest and the forced closes)."""
-    cal = result.config.calendar
-    deadline = (cal.trading_days - 1 - cal.forced_close_lead_days) * cal.steps_per_day
-    start = max(deadline - result.config.hedger.harvest_window_steps, 2)
+    from abm.build import harvest_start_step
+
+    start = max(harvest_start_step(result.config), 2)
     return stylized_facts(result.timeseries["futures"].to_numpy()[:start])
-
-
-def facts_table(scenarios: list[str], seeds: int = 10, progress: bool = False) -> pd.DataFrame:
-    """Stylized facts of the ordinary market of each scenario over ``seeds`` seeds (1..seeds):
-    mean and standard deviation of each fact, one row per scenario and fact."""
-    from abm.config import load
-    from abm.model import MarketModel
-
-    rows = []
-    jobs = [(sc, sd) for sc in scenarios for sd in range(1, seeds + 1)]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="facts", unit="run")
-    for sc, sd in jobs:
-        f = ordinary_market_facts(MarketModel(load(sc, {"seed": sd})).run())
-        rows += [{"scenario": sc, "seed": sd, "fact": k, "value": v} for k, v in f.items()]
-        if bar is not None:
-            bar.update(1)
-    if bar is not None:
-        bar.close()
-    df = pd.DataFrame(rows)
-    out = df.groupby(["scenario", "fact"], sort=False)["value"].agg(["mean", "std", "count"])
-    return out.reset_index()
 
 
 def is_finite_number(x: Any) -> bool:

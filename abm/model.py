@@ -1,11 +1,8 @@
-"""MarketModel: wires the exchange, the spot process and the agents, and collects the data.
+"""MarketModel: the Mesa model that runs the market a config describes, and collects its data.
 
-One step is one slot of the order book. In each step: the exchange opens the step (a new day
-expires orders, sets the price band, starts liquidations; the broker works forced closes), the
-hedger, the market maker and the arbitrageurs requote, scheduled retail actions run (opening,
-voluntary closing), the retail traders whose Poisson clock fires act, and the exchange closes
-the step (at the day's end: settlement, mark-to-market, margin calls, invariants). After the
-last step the contract expires and is delivered against spot.
+One step is one slot of the order book; :meth:`MarketModel.step` lists what happens in it, in
+order. After the last step the contract expires and is delivered against spot. The exchange
+and the agents are built from the config by :mod:`abm.build`.
 """
 
 from __future__ import annotations
@@ -14,29 +11,33 @@ import gc
 import math
 import time
 import zlib
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 import mesa
 import numpy as np
 
+from abm import build
 from abm.agents import (
     Commercial,
     DeliveryArbitrageur,
     DominantHedger,
     MarketMaker,
     RetailTrader,
+    TargetFlow,
     TraderAgent,
 )
-from abm.agents.target_flow import TargetFlow
 from abm.config import RunConfig
-from abm.exchange import build_exchange
+from abm.schema import CLASSES
 from abm.spot import fair_value, make_spot_path
 
-CLASSES = ("retail", "hedger", "market_maker", "arbitrageur", "commercial")
 DEPTH_LEVELS = 10
 DEPTH_EVERY = 10
+#: the built-in agent types, which :meth:`MarketModel.step` activates by name; any other
+#: `TraderAgent` type in the model acts after them in the phases it declares
+BUILT_IN_TYPES: frozenset[type] = frozenset(
+    {DeliveryArbitrageur, Commercial, DominantHedger, MarketMaker, RetailTrader, TargetFlow}
+)
 
 
 class MarketModel(mesa.Model):
@@ -72,7 +73,7 @@ class MarketModel(mesa.Model):
         if config is not None and scenario is not None:
             raise ValueError("give a config or a scenario name, not both")
         if scenario is not None:
-            from abm.config import load
+            from abm.scenarios import load  # above the model: imported when asked for
 
             cfg = load(scenario)
         else:
@@ -114,62 +115,24 @@ class MarketModel(mesa.Model):
             )
         self.step_index = 0
         self.fair = fair_value(float(self.spot_path[0]), cfg.spot.carry_rate, cal.trading_days)
-        self.exchange = build_exchange(cfg, self.fair)
-        ex = self.exchange
+        plugins = build.resolve_plugins(cfg)
+        self.exchange = build.build_exchange(cfg, self.fair)
+        #: the agent owning each account (its id)
         self.owner_of: dict[int, TraderAgent] = {}
-        deadline = ex.calendar.deadline_step
-        harvest_len = cfg.hedger.harvest_window_steps if cfg.hedger.enabled else 0
-        ex.harvest_start_step = max(0, deadline - harvest_len)
         #: the step after which the crowd was flat (set when it happens; expiry otherwise)
         self.harvest_end_step = self.n_steps
-
         # -- agents: the exchange's accounts are opened in this order --------------------------
-        hc = cfg.hedger
-        self.hedgers: list[DominantHedger] = (
-            [DominantHedger(self, i, sh) for i, sh in enumerate(hc.firm_shares())]
-            if hc.enabled
-            else []
-        )
+        cast = build.participants(self, cfg, plugins)
+        self.hedgers: list[DominantHedger] = cast.hedgers
         self.hedger = self.hedgers[0] if self.hedgers else None
-        self.market_maker = MarketMaker(self) if cfg.market_maker.enabled else None
-        arb = cfg.arbitrageurs
-        self.arbitrageurs = [DeliveryArbitrageur(self, 1.0 / arb.n) for _ in range(arb.n)]
-        from abm.agents.retail import RULES, RetailRules
-        from abm.plugins import resolve_class
-
-        self.retail_rules = resolve_class(cfg.retail.rules, RULES, RetailRules, "retail.rules")()
-        self.closing: set[RetailTrader] = set()
-        self.agenda: dict[int, list[Callable[[], None]]] = defaultdict(list)
-        self.retail: list[RetailTrader] = self._create_retail()
-        rc = cfg.retail
-        self.target_flow: TargetFlow | None = None
-        if rc.ndnp_target is not None or rc.ndnp_target_share is not None:
-            self.target_flow = TargetFlow(self, rc.ndnp_target, rc.ndnp_target_share)
-        self.commercials: list[Commercial] = []
-        if cfg.commercials.present:
-            # the rest of the market: a long and a short commercial, both delivering at expiry
-            buyer, seller = Commercial(self, +1), Commercial(self, -1)
-            self.commercials = [buyer, seller]
-            q = cfg.commercials.open_interest
-            if q:
-                ex.clearing.apply_fill(
-                    buyer.account,
-                    seller.account,
-                    q,
-                    ex.settle_price,
-                    False,
-                    False,
-                    self.fair,
-                    "ordinary",
-                    fees=False,
-                )
-        for spec in cfg.agents:  # the user's own agent classes
-            kind = resolve_class(spec.cls, {}, TraderAgent, "agents.class")
-            for _ in range(spec.n):
-                kind(self, **spec.params)
-        self.fringe = [*self.arbitrageurs, *self.commercials]
-        self._members: dict[type, tuple[int, list]] = {}
-        self._phase_types: dict[tuple, list[type]] = {}
+        self.market_maker = cast.market_maker
+        self.arbitrageurs = cast.arbitrageurs
+        self.crowd = cast.crowd
+        self.retail: list[RetailTrader] = cast.crowd.traders
+        self.target_flow = cast.target_flow
+        self.commercials = cast.commercials
+        self.fringe = cast.fringe
+        self._user_types: dict[tuple, list[type]] = {}
         # the market's volatility as the liquidity providers see it: an EWMA of squared
         # futures returns, in fractions per day, starting from the reference level
         rk = cfg.risk
@@ -179,17 +142,14 @@ class MarketModel(mesa.Model):
         self.vol_daily = self.reference_vol
         self._ewma_decay = 0.5 ** (1.0 / rk.half_life_days)
         self._ewma_var = self.reference_vol**2  # of daily settlement returns
-        #: lots held by accounts without delivery rights (what the fringe may be asked for)
-        self.nd_lots = 0
 
         # -- observation ---------------------------------------------------------------------
         self.futures = np.full(self.n_steps, np.nan)  # last trade price, carried forward
-        self._last_futures = ex.settle_price
+        self._last_futures = self.exchange.settle_price
         self.obs: dict[str, float] = {}
-        self.trend_signal = 0.0  # futures change over the trend horizon, set every step
+        #: what the model records at the harvest's start and the deadline (for the summary)
         self.marks: dict[str, Any] = {
             "ndnp_at_deadline": None,
-            "retail_lots_opened": 0,
             "fringe_at_deadline": None,
             "fair_at_deadline": None,
             "ndnp_at_harvest_start": None,
@@ -215,57 +175,6 @@ class MarketModel(mesa.Model):
         # average order-book depth by level (k-th best price), sampled every DEPTH_EVERY steps
         self.depth_sum = np.zeros((2, DEPTH_LEVELS))
         self.depth_samples = 0
-
-    # -- construction ------------------------------------------------------------------------
-    def _create_retail(self) -> list[RetailTrader]:
-        cfg = self.cfg.retail
-        cal = self.exchange.calendar
-        n = cfg.n_traders
-        if n == 0:
-            return []
-        rng = self.stream("crowd")
-        n_long = int(round(cfg.long_share * n))
-        direction = np.full(n, -1)
-        direction[rng.permutation(n)[:n_long]] = 1
-        deposit = cfg.capital_median * np.exp(cfg.capital_dispersion * rng.standard_normal(n))
-        if cfg.leverage_mode == "margin":  # a fraction of what the margin allows
-            leverage = rng.uniform(cfg.leverage_fraction_min, cfg.leverage_fraction_max, n)
-        else:
-            leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
-        trend = rng.random(n) < cfg.trend_share
-        spd = cal.steps_per_day
-        open_span = max(1, int(cfg.opening_days * spd))
-        open_step = rng.integers(0, open_span, n)
-        deadline = cal.deadline_step
-        window = int(round(cfg.close_window_days * spd))
-        voluntary = rng.random(n) < cfg.voluntary_close_share
-        # with an NDNP target the crowd's voluntary closes fall before the harvest window, so
-        # the late flow's target is not undone by closes it cannot offset during the harvest
-        targeted = cfg.ndnp_target is not None or cfg.ndnp_target_share is not None
-        end = max(1, self.exchange.harvest_start_step) if targeted else deadline
-        close_draw = end - 1 - rng.integers(0, max(window, 1), n)
-        close_step = [
-            int(max(c, o + 1)) if v and window > 0 else None
-            for c, o, v in zip(close_draw, open_step, voluntary, strict=True)
-        ]
-        # .tolist() gives Python floats and ints: numpy scalars would make every later
-        # booking on these accounts numpy scalar arithmetic (same values, several times slower)
-        agents = RetailTrader.create_agents(
-            self,
-            n,
-            deposit=deposit.tolist(),
-            direction=direction.tolist(),
-            leverage=leverage.tolist(),
-            trend=trend.tolist(),
-            open_step=open_step.tolist(),
-            close_step=close_step,
-        )
-        traders = agents.to_list()
-        for t in traders:
-            self.agenda[int(t.open_step)].append(t.open_position)
-            if t.close_step is not None and t.close_step < deadline:
-                self.agenda[int(t.close_step)].append(t.start_closing)
-        return traders
 
     # -- what agents may read ------------------------------------------------------------------
     @property
@@ -297,27 +206,30 @@ class MarketModel(mesa.Model):
             gen = self._streams[name] = np.random.default_rng([self.cfg.seed, key])
         return gen
 
-    def members(self, kind: type, agents: mesa.AgentSet) -> list:
-        """The agents of a type as a list (kept while the type's membership is unchanged: a
-        crowd of 100,000 is not copied every step)."""
-        n, cached = self._members.get(kind, (-1, None))
-        if n != len(agents):
-            cached = agents.to_list()
-            self._members[kind] = (len(agents), cached)
-        return cached
+    def each(self, kind: type, method: str, *args: Any) -> None:
+        """Every agent of exactly ``kind`` calls ``method(*args)``, in creation order (Mesa's
+        ``AgentSet.do``)."""
+        agents = self.agents_by_type.get(kind)
+        if agents:
+            agents.do(method, *args)
 
-    def _activate(self, phase: str) -> None:
-        """Activate every agent type acting in ``phase``, in ascending priority (then name),
-        each through its own ``activate`` on its AgentSet."""
+    def activate_user_types(self, phase: str) -> None:
+        """Agents of types other than the built-in ones act in ``phase`` if their type
+        declares it (``TraderAgent.phases``), types in ascending ``priority`` (then name),
+        each type's agents as its ``activate`` says."""
         by_type = self.agents_by_type
-        key = tuple(by_type)
-        order = self._phase_types.get((phase, key))
+        key = (phase, tuple(by_type))
+        order = self._user_types.get(key)
         if order is None:
             order = sorted(
-                (k for k in key if phase in getattr(k, "phases", {})),
+                (
+                    k
+                    for k in by_type
+                    if k not in BUILT_IN_TYPES and phase in getattr(k, "phases", {})
+                ),
                 key=lambda k: (k.priority, k.__name__),
             )
-            self._phase_types[(phase, key)] = order
+            self._user_types[key] = order
         for kind in order:
             agents = by_type[kind]
             if len(agents):
@@ -327,6 +239,12 @@ class MarketModel(mesa.Model):
         """Whether any account without delivery rights still holds lots."""
         g = self.exchange.clearing.group("non_deliverable")
         return g.long + g.short > 0
+
+    def lots_without_delivery_rights(self) -> int:
+        """Lots held by accounts without delivery rights (public: exchanges publish positions
+        by trader type): what the fringe may be asked to absorb."""
+        g = self.exchange.clearing.group("non_deliverable")
+        return g.long + g.short
 
     def recent_return(self, lookback: int) -> float:
         """Futures price change over the last ``lookback`` steps (price units)."""
@@ -338,6 +256,20 @@ class MarketModel(mesa.Model):
 
     # -- the step ------------------------------------------------------------------------------
     def step(self) -> None:
+        """One slot of the order book, in this order:
+
+        1. the exchange opens the step (a new day expires orders, sets the band and the
+           margin in force, and the broker starts the liquidations of unanswered calls);
+        2. **quote** — liquidity providers rest their quotes: the fringe its cost curves
+           (arbitrageurs, then commercials), the firms price against them, the market maker
+           quotes inside, then quoting types of the user's own;
+        3. the broker works its forced closes and liquidations against those quotes;
+        4. **trade** — the commercials trade for their business, the retail crowd acts
+           (closers re-post, scheduled openings and closings, the Poisson clock), the late
+           flow of an NDNP experiment trades to its target, then types of the user's own;
+        5. the exchange closes the step (at the day's end: settlement, mark-to-market, margin
+           calls, invariants); the model records the step.
+        """
         s = self.step_index
         if s >= self.n_steps:
             self.running = False
@@ -348,22 +280,17 @@ class MarketModel(mesa.Model):
         spot = float(self.spot_path[s])
         days_left = (self.n_steps - s) / cal.steps_per_day
         self.fair = fair_value(spot, cfg.spot.carry_rate, days_left)
-        if s == ex.harvest_start_step:
-            self.marks["ndnp_at_harvest_start"] = ex.clearing.ndnp
-            self.marks["retail_lots_at_harvest_start"] = _lots(ex.clearing.group("retail"))
-            self.marks["open_interest_at_harvest_start"] = ex.clearing.open_interest
-        if s == cal.deadline_step:
-            self.marks["retail_open_interest_at_deadline"] = _lots(ex.clearing.group("retail"))
-            self.marks["ndnp_at_deadline"] = ex.clearing.ndnp
-            self.marks["fringe_at_deadline"] = [
-                (a.curve, a.account.net, a.sides) for a in self.fringe
-            ]
-            self.marks["fair_at_deadline"] = self.fair
+        self._mark(s)
+        # 1. open
         ex.begin_step(s, self.fair, work_broker=False)
-        # liquidity providers quote: the fringe its costs, the firms against it, the maker
-        self._activate("quote")
-        # the broker's market orders meet the quotes just posted (at the open the book is empty)
-        ex.work_broker_orders()
+        # 2. quote
+        self.each(DeliveryArbitrageur, "quote", self.lots_without_delivery_rights())
+        self.each(Commercial, "quote", self.lots_without_delivery_rights())
+        self.each(DominantHedger, "step")
+        self.each(MarketMaker, "step")
+        self.activate_user_types("quote")
+        # 3. the broker's market orders meet the quotes just posted
+        ex.broker.work()
         if (
             s >= ex.deadline_step
             and self.harvest_end_step == self.n_steps
@@ -371,10 +298,12 @@ class MarketModel(mesa.Model):
             and not self.crowd_holds()
         ):
             self.harvest_end_step = s + 1
-        # what trend followers see: fixed within the step (the step's price is written at its
-        # end), so computed once rather than at every activation
-        self.trend_signal = self.recent_return(cfg.retail.trend_lookback_steps)
-        self._activate("trade")
+        # 4. trade
+        self.each(Commercial, "business")
+        self.crowd.step()
+        self.each(TargetFlow, "step")
+        self.activate_user_types("trade")
+        # 5. close
         record = ex.end_step()
         if record is not None:
             for acc in ex.called:
@@ -383,13 +312,39 @@ class MarketModel(mesa.Model):
                     agent.on_margin_call(acc.call_amount)
             for h in self.hedgers:
                 h.end_of_day()
+        self._record(s, record is not None)
+        self.step_index += 1
+        if self.step_index == self.n_steps:
+            ex.expire(float(self.spot_path[self.n_steps]))
+            self.running = False
+
+    def _mark(self, s: int) -> None:
+        """What the summary needs from the harvest's start and the deadline, as they stand
+        when the step opens."""
+        ex = self.exchange
+        if s == ex.harvest_start_step:
+            self.marks["ndnp_at_harvest_start"] = ex.clearing.ndnp
+            self.marks["retail_lots_at_harvest_start"] = _lots(ex.clearing.group("retail"))
+            self.marks["open_interest_at_harvest_start"] = ex.clearing.open_interest
+        if s == ex.calendar.deadline_step:
+            self.marks["retail_open_interest_at_deadline"] = _lots(ex.clearing.group("retail"))
+            self.marks["ndnp_at_deadline"] = ex.clearing.ndnp
+            self.marks["fringe_at_deadline"] = [
+                (a.curve, a.account.net, a.sides) for a in self.fringe
+            ]
+            self.marks["fair_at_deadline"] = self.fair
+
+    def _record(self, s: int, day_end: bool) -> None:
+        """The step's futures price, the volatility estimate, the depth sample and the row of
+        the model series."""
+        ex = self.exchange
         lp = ex.book.last_price
         if ex.stats.volume:
             self._last_futures = ex.stats.value / ex.stats.volume
         elif lp is not None:
             self._last_futures = ex.contract.to_price(lp)
         self.futures[s] = self._last_futures
-        self._update_volatility(record is not None)
+        self._update_volatility(day_end)
         if s % DEPTH_EVERY == 0:
             for row, side in enumerate((1, -1)):
                 for k, (_, q) in enumerate(ex.book.depth(side, DEPTH_LEVELS)):
@@ -397,10 +352,6 @@ class MarketModel(mesa.Model):
             self.depth_samples += 1
         self._observe()
         self.datacollector.collect(self)
-        self.step_index += 1
-        if self.step_index == self.n_steps:
-            ex.expire(float(self.spot_path[self.n_steps]))
-            self.running = False
 
     def _observe(self, dry: bool = False) -> dict[str, float]:
         """This step's row of the model series (every key becomes a DataCollector reporter)."""
@@ -444,7 +395,7 @@ class MarketModel(mesa.Model):
         bb, ba = ex.book.best_bid, ex.book.best_ask
         fut = self._last_futures
         mark = ex.mark
-        rate = ex.margin_rate
+        rate = ex.margin_rate_in_force
         o = self.obs
         o.update(
             step=s,
@@ -469,7 +420,7 @@ class MarketModel(mesa.Model):
             harvest_window=float(ex.harvest_start_step <= s < self.harvest_end_step),
             transfer_retail_to_hedger=_flow(ch.flows, "retail", "hedger"),
             n_margin_calls=sum(d.n_margin_calls for d in ex.days),
-            n_liquidations=ex.n_liquidations_started,
+            n_liquidations=ex.broker.n_liquidations_started,
             bad_debt=ch.broker_loss + ch.fund_paid + ch.socialized_total,
             insurance_fund=ch.fund,
         )
@@ -521,13 +472,6 @@ def _relative_change(before: float, after: float) -> float:
     if before > 0 and after > 0:
         return math.log(after / before)
     return (after - before) / abs(before) if before else 0.0
-
-
-def _split(total: int, n: int) -> list[int]:
-    if n == 0:
-        return []
-    base, extra = divmod(total, n)
-    return [base + (1 if i < extra else 0) for i in range(n)]
 
 
 def _lots(g) -> int:

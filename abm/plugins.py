@@ -41,7 +41,10 @@ def resolve_class(name: str, known: dict[str, type], base: type, what: str) -> t
         raise ValueError(
             f"{what} = {name!r}: not one of {sorted(known)} nor an import path 'module:Class'"
         )
-    obj = load_object(name)
+    try:
+        obj = load_object(name)
+    except ValueError as err:
+        raise ValueError(f"{what} = {err}") from None
     if not isinstance(obj, type):
         raise ValueError(f"{what} = {name!r}: {obj!r} is not a class")
     if isinstance(base, type) and base is not object and not issubclass(obj, base):

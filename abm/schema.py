@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import re
 
+from abm.exchange.clearing import CHANNELS as TRADE_CHANNELS
+
 Column = tuple[str, str]  # (unit, meaning)
 
-#: the execution channels a class's P&L is split into (abm.metrics); each adds to ``pnl``
+#: the agent classes results are kept by (each agent's ``label``; an agent class of the
+#: user's own adds its label), in the order series and tables list them
+CLASSES: dict[str, str] = {
+    "retail": "retail traders without delivery rights (and an NDNP experiment's late flow)",
+    "hedger": "the delivery-capable firms that hold the crowd's opposite position",
+    "market_maker": "the market maker",
+    "arbitrageur": "delivery arbitrageurs (the fringe)",
+    "commercial": "commercials with storage or inventory (the fringe)",
+}
+
+#: the channels a class's P&L is split into (abm.metrics): the execution channels of the
+#: clearing house, then the rest; each class's channels add up to its ``pnl``
 CHANNELS: dict[str, str] = {
-    "ordinary": "every other fill, whenever it happens (against fair value)",
-    "harvest_forced_close": "fills at the hedger's harvest quote, and forced-close prints "
-    "against an account with delivery rights",
-    "forced_close_within_crowd": "forced-close prints between two accounts without delivery "
-    "rights: the crowd's longs and shorts closing against each other",
-    "liquidation": "fills of margin liquidations",
-    "expiry": "closing of non-deliverable positions at expiry",
+    **TRADE_CHANNELS,
     "fees": "exchange fees paid (negative)",
     "delivery_costs": "delivery costs paid on lots delivered (negative)",
     "socialized": "clawback taken by the socialized-loss regime (negative)",
@@ -34,7 +41,6 @@ CHANNELS: dict[str, str] = {
     "liquidation_penalty": "liquidation penalty paid to the insurance fund (negative)",
     "market": "holding positions while fair value moves (mark-to-market against fair)",
 }
-CLASSES_DOC = "retail, hedger, market_maker, arbitrageur, commercial"
 
 SUMMARY: dict[str, Column] = {
     "scenario": ("label", "scenario name (config.name)"),
@@ -165,8 +171,7 @@ SUMMARY_PATTERNS: list[tuple[str, Column]] = [
         ),
     ),
     (
-        r"transfer_retail_to_hedger_(ordinary|harvest_forced_close|forced_close_within_crowd"
-        r"|liquidation|expiry)",
+        r"transfer_retail_to_hedger_(" + "|".join(TRADE_CHANNELS) + ")",
         ("money", "net execution transfer from the crowd to the hedger in one channel"),
     ),
 ]
@@ -204,15 +209,15 @@ TIMESERIES: dict[str, Column] = {
 }
 TIMESERIES_PATTERNS: list[tuple[str, Column]] = [
     (
-        r"net_(retail|hedger|market_maker|arbitrageur|commercial)",
+        r"net_(" + "|".join(CLASSES) + ")",
         ("lots", "net position of the class (long − short)"),
     ),
     (
-        r"equity_(retail|hedger|market_maker|arbitrageur|commercial)",
+        r"equity_(" + "|".join(CLASSES) + ")",
         ("money", "equity of the class, marked at the latest price"),
     ),
     (
-        r"margin_(retail|hedger|market_maker|arbitrageur|commercial)",
+        r"margin_(" + "|".join(CLASSES) + ")",
         ("money", "margin the class's lots require at the settlement price and rate in force"),
     ),
 ]

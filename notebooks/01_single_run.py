@@ -29,9 +29,9 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-from abm.config import load
 from abm.figures import mark_deadline, style
 from abm.model import MarketModel
+from abm.scenarios import load
 
 style()
 SCENARIO = "small" if os.environ.get("ABM_NOTEBOOK_SMALL") else "default"

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from abm.config import load
 from abm.model import MarketModel
+from abm.scenarios import load
 from abm.sweeps.runner import execute
 
 

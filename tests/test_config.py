@@ -2,7 +2,8 @@
 
 import pytest
 
-from abm.config import SCENARIO_DIR, ConfigError, RunConfig, load, parse_value, validate
+from abm.config import ConfigError, RunConfig, parse_value, validate
+from abm.scenarios import data_dir, load
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_parse_value():
 
 
 def test_every_shipped_scenario_loads_and_documents_itself():
-    paths = sorted(SCENARIO_DIR.glob("*.toml"))
+    paths = sorted(data_dir("scenarios").glob("*.toml"))
     assert {p.stem for p in paths} >= {
         "default",
         "seed_example",

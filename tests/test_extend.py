@@ -12,9 +12,10 @@ import pytest
 
 from abm.agents import TraderAgent
 from abm.agents.pricing import HarvestView, Optimal, Quote
-from abm.config import ConfigError, load
+from abm.config import ConfigError
 from abm.exchange import BUY
 from abm.model import MarketModel
+from abm.scenarios import load
 
 
 class BuyAndHold(TraderAgent):

@@ -13,8 +13,9 @@ import os
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from abm.config import ConfigError, load
+from abm.config import ConfigError
 from abm.model import MarketModel
+from abm.scenarios import load
 
 EXAMPLES = int(os.environ.get("ABM_FUZZ_EXAMPLES", "30"))
 

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from abm import theory
-from abm.config import ConfigError, load
+from abm.config import ConfigError
 from abm.model import MarketModel
+from abm.scenarios import load
 
 # -- deterministic: the seed's worked example and a stylized linear fringe ----------------------
 
@@ -28,7 +29,11 @@ def test_seed_example_waits_for_the_band_and_harvests_at_the_last_limit():
     assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(200 * 27 * 10)
     assert s["theory_transfer"] == pytest.approx(54_000) and s["theory_bound"] == "cap"
     assert s["final_settlement"] == 73 and s["locked_sessions"] == 2
-    assert m.hedger.waited > 0
+    # the firm waited for a lower band: while the forced sales stood unfilled at the limit it
+    # bought nothing, holding its 200 lots short through days 7 and 8
+    ts = r.timeseries
+    assert (ts.loc[ts["day"].isin([7, 8]), "net_hedger"] == -200).all()
+    assert ts.loc[ts["day"] == 9, "net_hedger"].iloc[-1] == 0
 
 
 def test_the_mechanism_works_both_ways():

@@ -6,11 +6,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abm.config import ConfigError, RunConfig, load
+from abm.build import calendar
+from abm.config import ConfigError, RunConfig
 from abm.exchange import BUY
-from abm.exchange.calendar import Calendar
 from abm.metrics import cascades
 from abm.model import MarketModel
+from abm.scenarios import load
 
 
 def quiet_market(**kw) -> MarketModel:
@@ -130,15 +131,15 @@ def test_relative_step_ups_move_with_the_base():
                 ],
             }
         )
-        cal = Calendar.from_config(cfg.calendar, cfg.margin)
+        cal = calendar(cfg)
         last = cal.last_day
-        assert cal.margin_rate(last - 11) == pytest.approx(expected[0])
-        assert cal.margin_rate(last - 10) == pytest.approx(expected[1])
-        assert cal.margin_rate(last - 3) == pytest.approx(base * 1.5)
+        assert cal.scheduled_margin_rate(last - 11) == pytest.approx(expected[0])
+        assert cal.scheduled_margin_rate(last - 10) == pytest.approx(expected[1])
+        assert cal.scheduled_margin_rate(last - 3) == pytest.approx(base * 1.5)
     # the absolute form (an exchange's table) stays, and one form is required
     cfg = RunConfig().with_updates({"margin.step_ups": [{"days_before_last": 3, "rate": 0.25}]})
     assert (
-        Calendar.from_config(cfg.calendar, cfg.margin).margin_rate(cfg.calendar.trading_days - 1)
+        calendar(cfg).scheduled_margin_rate(cfg.calendar.trading_days - 1)
         == 0.25
     )
     with pytest.raises(ConfigError, match="exactly one of rate"):

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from abm.agents import DominantHedger, MarketMaker, RetailTrader
-from abm.config import RunConfig, load
+from abm.config import RunConfig
 from abm.model import MarketModel
+from abm.scenarios import load
 
 SMALL = {
     "calendar.trading_days": 12,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abm.config import ConfigError, load
+from abm.config import ConfigError
 from abm.model import MarketModel
+from abm.scenarios import load
 
 
 @pytest.mark.parametrize("target", [1000, -2000])

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from abm import schema
-from abm.config import load
 from abm.model import MarketModel
 from abm.results import query
+from abm.scenarios import load
 from abm.sweeps.runner import run_sweep
 from abm.sweeps.spec import load_spec
 

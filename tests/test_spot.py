@@ -80,8 +80,8 @@ def test_resample_places_each_observation_on_its_step():
 
 
 def test_a_daily_csv_drives_a_run(tmp_path):
-    from abm.config import load
     from abm.model import MarketModel
+    from abm.scenarios import load
 
     cfg = load("small")
     days, spd = cfg.calendar.trading_days, cfg.calendar.steps_per_day
@@ -110,8 +110,8 @@ def test_a_blank_or_bad_row_is_refused_not_dropped(tmp_path):
 
 
 def test_a_csv_below_zero_says_so(tmp_path):
-    from abm.config import load
     from abm.model import MarketModel
+    from abm.scenarios import load
 
     f = tmp_path / "neg.csv"
     f.write_text("spot\n100\n50\n-1\n")

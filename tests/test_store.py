@@ -14,9 +14,10 @@ import pytest
 from typer.testing import CliRunner
 
 from abm.cli import app
-from abm.config import ConfigError, load
+from abm.config import ConfigError
 from abm.model import MarketModel
 from abm.results import load_run, query
+from abm.scenarios import load
 from abm.sweeps.runner import SweepStore, run_sweep
 from abm.sweeps.spec import load_spec
 
@@ -173,8 +174,8 @@ def test_a_worker_frees_finished_models_however_long_the_sweep(monkeypatch):
     import gc
     import weakref
 
-    from abm.config import load
     from abm.model import MarketModel
+    from abm.scenarios import load
     from abm.sweeps import runner
 
     alive: list[weakref.ref] = []

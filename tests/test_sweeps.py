@@ -116,8 +116,8 @@ def test_points_of_one_replicate_share_their_random_streams():
 
 
 def test_the_counterfactual_arm_is_paired_on_the_seed(tmp_path):
-    from abm.config import load as load_cfg
     from abm.model import MarketModel
+    from abm.scenarios import load as load_cfg
     from abm.statistics import mean_ci
 
     spec = SweepSpec.model_validate(

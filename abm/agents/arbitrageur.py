@@ -10,21 +10,21 @@ up to the group's curve. Capacity 0 is the WTI-2020 case: no room at any price.
 from __future__ import annotations
 
 from abm.agents.fringe import DeliveryTrader
+from abm.delivery import DeliveryCurve
 
 
 class DeliveryArbitrageur(DeliveryTrader):
-    label = "arbitrageur"
-    priority = 10
+    """Keyword parameters: its delivery ``curve`` (its share of the group's) and the
+    ``[arbitrageurs]`` fields ``capital`` (its deposit), ``ladder_levels`` and
+    ``order_size``."""
 
-    def __init__(self, model, share: float):
-        cfg = model.cfg.arbitrageurs
-        curve = cfg.curve(model.exchange.contract.delivery_cost).scaled(share)
+    label = "arbitrageur"
+
+    def __init__(
+        self, model, *, curve: DeliveryCurve, capital: float, ladder_levels: int, order_size: int
+    ):
         super().__init__(
-            model,
-            cfg.capital,
-            curve,
-            ladder_levels=cfg.ladder_levels,
-            order_size=cfg.order_size,
+            model, capital, curve, ladder_levels=ladder_levels, order_size=order_size
         )
 
     @property

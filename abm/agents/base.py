@@ -14,22 +14,25 @@ if TYPE_CHECKING:
 
 class TraderAgent(mesa.Agent):
     """A Mesa agent owning one clearing account. Subclasses set ``label`` (its class name in
-    results) and implement :meth:`step`.
+    results) and implement the method their phase calls (``step`` by default); they take their
+    parameters as keyword arguments, as the built-in agents do (``Class(model, **params)``, the
+    ``params`` of an ``[[agents]]`` table).
 
-    The model activates agents by type through Mesa's ``AgentSet``s, in two phases of each step
-    (``MarketModel.step``): ``"quote"`` — liquidity providers rest their quotes before the
-    broker works its forced closes and liquidations — and ``"trade"`` — everyone else acts.
-    ``phases`` maps each phase a type acts in to the method the model calls; types of one
-    phase act in ascending ``priority`` (then name), and :meth:`activate` says how a type's
-    agents are activated (by default: all of them, each once, in random order). So any
-    subclass added to the model trades, with no change to the model.
+    Each step has two phases in which agents act (``MarketModel.step`` lists them): ``"quote"``
+    — liquidity providers rest their quotes before the broker works its forced closes and
+    liquidations — and ``"trade"`` — everyone else. ``phases`` maps each phase a type acts in
+    to the method called on its agents. The built-in types act in the order the model's step
+    lists; a type of your own acts after them in the phases it names, types of one phase in
+    ascending ``priority`` (then name), its agents as :meth:`activate` says (by default: each
+    once, in a random order of its own). So any subclass created in the model trades, with no
+    change to the model.
     """
 
     label = "trader"
     model: MarketModel
     #: phase -> method name called on each agent of this type in that phase
     phases: ClassVar[dict[str, str]] = {"trade": "step"}
-    #: order among the types of a phase (lower first); the built-in types use 10–30
+    #: order among the user-defined types of a phase (lower first)
     priority: ClassVar[int] = 100
 
     @classmethod

@@ -18,51 +18,56 @@ from __future__ import annotations
 from typing import ClassVar
 
 from abm.agents.fringe import DeliveryTrader
+from abm.delivery import DeliveryCurve
 from abm.exchange import BUY, SELL
 
 
 class Commercial(DeliveryTrader):
+    """Keyword parameters: ``direction`` (+1 the long, −1 the short), its delivery ``curve``
+    (room beyond its opening position included) and the ``[commercials]`` fields
+    ``open_interest``, ``activity``, ``trade_lots`` and ``ladder_levels``."""
+
     label = "commercial"
     # quotes its cost curve with the fringe, then trades for its business after the broker
     phases: ClassVar[dict[str, str]] = {"quote": "quote", "trade": "business"}
-    priority = 11
 
-    @classmethod
-    def activate(cls, model, agents, phase: str) -> None:
-        if phase == "quote":
-            super().activate(model, agents, phase)
-        else:  # in creation order: the long, then the short
-            agents.do(cls.phases[phase])
-
-    def __init__(self, model, direction: int):
-        cfg = model.cfg.commercials
+    def __init__(
+        self,
+        model,
+        *,
+        direction: int,
+        curve: DeliveryCurve,
+        open_interest: int,
+        activity: float,
+        trade_lots: int,
+        ladder_levels: int,
+    ):
         ex = model.exchange
-        notional = abs(model.fair) * ex.contract.multiplier * max(cfg.open_interest, 1)
-        curve = cfg.curve(ex.contract.delivery_cost, extra_soft=cfg.open_interest)
+        notional = abs(model.fair) * ex.contract.multiplier * max(open_interest, 1)
         super().__init__(
             model,
             notional,
             curve,
             sides=(BUY,) if direction > 0 else (SELL,),
-            ladder_levels=cfg.ladder_levels,
+            ladder_levels=ladder_levels,
         )
         self.direction = direction  # +1: the long (storage), −1: the short (inventory)
-        self.base = direction * cfg.open_interest
+        self.base = direction * open_interest
+        self.activity = activity
+        self.trade_lots = trade_lots
 
     def business(self) -> None:
         """With probability ``activity``, one hedging trade (called once the book is quoted)."""
-        cfg = self.model.cfg.commercials
         rng = self.model.stream("commercials")
-        if cfg.activity > 0 and rng.random() < cfg.activity:
+        if self.activity > 0 and rng.random() < self.activity:
             u_side, u_size = rng.random(2).tolist()
             self.trade_for_business(u_side, u_size)
 
     def trade_for_business(self, u_side: float, u_size: float) -> None:
         """A hedging trade: a market order in a random direction, leaning back toward the
         opening position by how far it has drifted (in units of ten trades)."""
-        cfg = self.model.cfg.commercials
-        drift = (self.account.net - self.base) / (10 * cfg.trade_lots)
+        drift = (self.account.net - self.base) / (10 * self.trade_lots)
         p_buy = 0.5 - 0.5 * max(-1.0, min(1.0, drift))
         side = BUY if u_side < p_buy else SELL
-        qty = 1 + int(u_size * cfg.trade_lots)
+        qty = 1 + int(u_size * self.trade_lots)
         self.exchange.submit(self.account, side, qty, None, "market", "auto", check_margin=False)

@@ -88,19 +88,14 @@ def cost_ladder(
 
 
 class DeliveryTrader(TraderAgent):
-    """A price-taking account with delivery rights that quotes its cost curve on ``sides``."""
+    """A price-taking account with delivery rights that quotes its cost curve on ``sides``.
+
+    It acts in the quote phase (:meth:`quote`), told the lots the accounts without delivery
+    rights hold (public: exchanges publish positions by trader type), which bound what it can
+    be asked to absorb."""
 
     label = "fringe"
     phases: ClassVar[dict[str, str]] = {"quote": "quote"}
-    priority: ClassVar[int] = 10
-
-    @classmethod
-    def activate(cls, model, agents, phase: str) -> None:
-        """In creation order (a price taker's quote does not depend on the others'); the
-        open positions it may be asked to absorb are summed once for all."""
-        nd = model.exchange.clearing.group("non_deliverable")
-        model.nd_lots = nd.long + nd.short
-        agents.do(cls.phases[phase])
 
     def __init__(
         self,
@@ -131,11 +126,11 @@ class DeliveryTrader(TraderAgent):
         cheap = int(max(0, soft - held)) if soft != math.inf else 0
         return cheap + (1 << max(nd_lots, 1).bit_length())
 
-    def ladder(self, side: int, nd_lots: int | None = None) -> Ladder:
+    def ladder(self, side: int, nd_lots: int) -> Ladder:
+        """Its quotes on ``side`` now, when the accounts without delivery rights hold
+        ``nd_lots`` lots."""
         ex = self.exchange
         held = self.account.net * side
-        if nd_lots is None:
-            nd_lots = self.model.nd_lots
         return cost_ladder(
             self.curve,
             held,
@@ -160,15 +155,14 @@ class DeliveryTrader(TraderAgent):
             tick = math.floor((fair + c) / t + 1e-9) + 1
         return ex.book.clip(tick)
 
-    def quote(self) -> None:
-        """Rest the cost ladder. The cheapest level (the flat cost, where competition bites)
-        follows fair value tick by tick; the whole ladder is rebuilt when the position, the
-        band, the day or the lots it may be asked for change, or when fair value has moved by
-        half a level: the rising part need not follow fair value more finely than it is
-        spaced."""
+    def quote(self, nd_lots: int) -> None:
+        """Rest the cost ladder, the accounts without delivery rights holding ``nd_lots``
+        lots. The cheapest level (the flat cost, where competition bites) follows fair value
+        tick by tick; the whole ladder is rebuilt when the position, the band, the day or the
+        lots it may be asked for change, or when fair value has moved by half a level: the
+        rising part need not follow fair value more finely than it is spaced."""
         ex = self.exchange
         fair = self.model.fair
-        nd_lots = self.model.nd_lots
         key = (self.account.net, ex.book.band, ex.day, self._room_cap(0, nd_lots))
         alive = self._quotes_alive()
         if key != self._key or abs(fair - self._anchor) >= self._tolerance or not alive:
@@ -189,6 +183,3 @@ class DeliveryTrader(TraderAgent):
     def _quotes_alive(self) -> bool:
         resting = self.exchange.book.resting
         return all(i in resting for ids in getattr(self, "_quotes", {}).values() for i in ids)
-
-    def step(self) -> None:
-        self.quote()

@@ -23,35 +23,60 @@ import math
 from typing import ClassVar
 
 from abm.agents.base import TraderAgent
-from abm.agents.pricing import POLICIES, Firm, HarvestPricing, HarvestView, Quote
+from abm.agents.pricing import Firm, HarvestPricing, HarvestView, Quote
+from abm.delivery import DeliveryCurve
 from abm.exchange import BUY, SELL
-from abm.plugins import resolve_class
 
 
 class DominantHedger(TraderAgent):
+    """One of the firms holding the crowd's opposite position. Keyword parameters: ``index``
+    and ``share`` (its place and share among the firms), its delivery ``curve``, its harvest
+    ``pricing`` policy (an object, :mod:`abm.agents.pricing`), and the ``[hedger]`` fields it
+    uses (``capital`` and ``quote_size`` of all firms together, ``quote_half_spread_ticks``,
+    ``quote_levels``, ``knows_ndnp``, ``net_every_day``, ``risk_limit``, ``depth_refill``,
+    ``risk_widen_ticks``, ``harvest_spread``), and ``var_z`` of ``[risk]``."""
+
     label = "hedger"
     # prices after the fringe has quoted its costs, so it sees them
     phases: ClassVar[dict[str, str]] = {"quote": "step"}
-    priority = 20
 
-    @classmethod
-    def activate(cls, model, agents, phase: str) -> None:
-        agents.do(cls.phases[phase])  # firm 0 first: their order is their queue priority
-
-    def __init__(self, model, index: int = 0, share: float = 1.0):
-        cfg = model.cfg.hedger
-        super().__init__(model, cfg.capital * share, deliverable=True)
+    def __init__(
+        self,
+        model,
+        *,
+        index: int = 0,
+        share: float = 1.0,
+        curve: DeliveryCurve,
+        pricing: HarvestPricing,
+        capital: float,
+        quote_half_spread_ticks: int,
+        quote_size: int,
+        quote_levels: int,
+        knows_ndnp: bool,
+        net_every_day: bool,
+        risk_limit: float | None,
+        depth_refill: int,
+        risk_widen_ticks: int,
+        harvest_spread: float,
+        var_z: float,
+    ):
+        super().__init__(model, capital * share, deliverable=True)
         self.index = index
         self.share = share
-        self.curve = cfg.curve(model.exchange.contract.delivery_cost).scaled(share)
-        self.account.delivery_curve = self.curve
-        self.pricing: HarvestPricing = resolve_class(
-            cfg.spread_policy, POLICIES, object, "hedger.spread_policy"
-        )()
-        self.ndnp_seen = 0
-        self.last_quote: Quote | None = None  # the last harvest decision (None: no quote)
-        self.waited = 0  # steps it held back for a lower band
-        full = max(1, round(cfg.quote_size * share)) * cfg.quote_levels
+        self.curve = curve
+        self.account.delivery_curve = curve
+        self.pricing = pricing
+        self.quote_half_spread_ticks = quote_half_spread_ticks
+        self.quote_size = quote_size
+        self.quote_levels = quote_levels
+        self.knows_ndnp = knows_ndnp
+        self.net_every_day = net_every_day
+        self.risk_limit = risk_limit
+        self.depth_refill = depth_refill
+        self.risk_widen_ticks = risk_widen_ticks
+        self.harvest_spread = harvest_spread
+        self.var_z = var_z
+        full = max(1, round(quote_size * share)) * quote_levels
         self.depth = {BUY: full, SELL: full}  # lots it is prepared to show per side
         self._shown: dict[int, int] = {}  # lots its quotes showed when it last quoted
         self._shown_day = -1
@@ -69,7 +94,7 @@ class DominantHedger(TraderAgent):
     def estimate_ndnp(self) -> int:
         """The crowd's net position: shared by the brokers, or read off its own book (after
         netting a firm holds about −share × NDNP)."""
-        if self.model.cfg.hedger.knows_ndnp:
+        if self.knows_ndnp:
             return self.exchange.clearing.ndnp
         return -round(self.account.net / self.share)
 
@@ -77,11 +102,10 @@ class DominantHedger(TraderAgent):
     def risk_room(self) -> float:
         """Lots of net position its value-at-risk limit allows now: limit × share / (z × daily
         volatility × price × multiplier); inf without a limit or volatility."""
-        cfg = self.model.cfg
-        limit = cfg.hedger.risk_limit
+        limit = self.risk_limit
         vol = self.model.vol_daily
         ex = self.exchange
-        per_lot = cfg.risk.var_z * vol * abs(ex.settle_price) * ex.contract.multiplier
+        per_lot = self.var_z * vol * abs(ex.settle_price) * ex.contract.multiplier
         if limit is None or per_lot <= 0:
             return math.inf
         return limit * self.share / per_lot
@@ -100,7 +124,7 @@ class DominantHedger(TraderAgent):
     def _refill(self, full: int, harvest_side: int) -> None:
         """Depth it is prepared to show per side: what its ordinary quotes lost to fills since
         it last quoted is gone, and comes back at ``depth_refill`` lots a step."""
-        rate = self.model.cfg.hedger.depth_refill
+        rate = self.depth_refill
         if rate == 0:
             self.depth[BUY] = self.depth[SELL] = full
             return
@@ -127,51 +151,44 @@ class DominantHedger(TraderAgent):
         return out
 
     def step(self) -> None:
-        cfg = self.model.cfg.hedger
         ex = self.exchange
         fair = self.model.fair
         centre = round(fair / ex.contract.tick_size)
-        size = max(1, round(cfg.quote_size * self.share))
+        size = max(1, round(self.quote_size * self.share))
+        levels = self.quote_levels
         harvest = self.phase == "harvest"
         ndnp = self.estimate_ndnp() if harvest else 0
         harvest_side = (BUY if ndnp > 0 else SELL) if ndnp else 0
-        self._refill(size * cfg.quote_levels, harvest_side)
+        self._refill(size * levels, harvest_side)
         # the value-at-risk limit binds on the side that adds exposure: less and wider there
         net = self.account.net
         room = self.risk_room()
         used = min(1.0, abs(net) / room) if room != math.inf else 0.0
         budget = {BUY: float(self.depth[BUY]), SELL: float(self.depth[SELL])}
-        half = {BUY: cfg.quote_half_spread_ticks, SELL: cfg.quote_half_spread_ticks}
+        half = {BUY: self.quote_half_spread_ticks, SELL: self.quote_half_spread_ticks}
         if net:
             adds = BUY if net > 0 else SELL
             budget[adds] = min(budget[adds], max(0.0, room - abs(net)))
-            half[adds] += math.ceil(cfg.risk_widen_ticks * used)
+            half[adds] += math.ceil(self.risk_widen_ticks * used)
         elif room != math.inf:
             budget[BUY] = min(budget[BUY], room)
             budget[SELL] = min(budget[SELL], room)
-        bids = self._ladder(BUY, centre - half[BUY], size, cfg.quote_levels, budget[BUY])
-        asks = self._ladder(SELL, centre + half[SELL], size, cfg.quote_levels, budget[SELL])
+        bids = self._ladder(BUY, centre - half[BUY], size, levels, budget[BUY])
+        asks = self._ladder(SELL, centre + half[SELL], size, levels, budget[SELL])
         tags: dict[tuple[int, int], str] = {}
-        if harvest and self.pricing.name == "ordinary":
-            harvest = False  # the counterfactual: it keeps quoting as in ordinary trading
-            self.ndnp_seen = ndnp
-        if harvest:
-            self.ndnp_seen = ndnp
-            if ndnp:
-                side = BUY if ndnp > 0 else SELL
-                quote = self.pricing.decide(self.view(side, abs(ndnp)))
-                if quote is not None and self.pricing.name != "optimal":
-                    quote = Quote(quote.tick, max(size, quote.lots), quote.reason)
-                self.last_quote = quote
-                if quote is None:
-                    self.waited += 1
-                harvest = [] if quote is None else [(quote.tick, quote.lots)]
-                if quote is not None:
-                    tags[(side, ex.book.clip(quote.tick))] = "harvest"
-                if side == BUY:
-                    bids = harvest
-                else:
-                    asks = harvest
+        # a policy that does not harvest (the counterfactual) keeps its ordinary quotes
+        if harvest and getattr(self.pricing, "harvests", True) and ndnp:
+            side = BUY if ndnp > 0 else SELL
+            quote = self.pricing.decide(self.view(side, abs(ndnp)))
+            if quote is not None and getattr(self.pricing, "shows_quote_size", False):
+                quote = Quote(quote.tick, max(size, quote.lots), quote.reason)
+            mine = [] if quote is None else [(quote.tick, quote.lots)]
+            if quote is not None:
+                tags[(side, ex.book.clip(quote.tick))] = "harvest"
+            if side == BUY:
+                bids = mine
+            else:
+                asks = mine
         # an ordinary quote beyond the band waits at the limit
         wanted = [
             (side, ex.book.clip(price), lots)
@@ -179,7 +196,7 @@ class DominantHedger(TraderAgent):
             for price, lots in quotes
         ]
         self.maintain_quotes(wanted, effect="open", check_margin=False, tags=tags)
-        if cfg.depth_refill:
+        if self.depth_refill:
             self._shown = self._shown_lots()
             self._shown_day = ex.day
 
@@ -187,7 +204,6 @@ class DominantHedger(TraderAgent):
         """What this firm sees when it prices the crowd's exit on ``side``."""
         model = self.model
         ex = self.exchange
-        cfg = model.cfg
         lo, hi = ex.book.band
         worst, best = (lo, hi) if side == BUY else (hi, lo)
         firms = model.hedgers
@@ -221,9 +237,9 @@ class DominantHedger(TraderAgent):
             shares=[f.share for f in firms],
             sessions_left=ex.calendar.last_day - ex.day,
             band_moves=band_moves,
-            spread=cfg.hedger.harvest_spread,
+            spread=self.harvest_spread,
         )
 
     def end_of_day(self) -> None:
-        if self.model.cfg.hedger.net_every_day:
+        if self.net_every_day:
             self.exchange.clearing.net_locks(self.account)

@@ -20,20 +20,37 @@ from abm.exchange import BUY, SELL
 
 
 class MarketMaker(TraderAgent):
+    """Keyword parameters: the ``[market_maker]`` fields (``capital``, ``half_spread_ticks``,
+    ``quote_size``, ``inventory_limit``, ``skew_ticks_per_lot``, ``flatten_lead_steps``,
+    ``deliverable``, ``informed``, ``vol_scaled``)."""
+
     label = "market_maker"
     phases: ClassVar[dict[str, str]] = {"quote": "step"}
-    priority = 30
 
-    @classmethod
-    def activate(cls, model, agents, phase: str) -> None:
-        agents.do(cls.phases[phase])
-
-    def __init__(self, model):
-        cfg = model.cfg.market_maker
-        super().__init__(model, cfg.capital, deliverable=cfg.deliverable)
+    def __init__(
+        self,
+        model,
+        *,
+        capital: float,
+        half_spread_ticks: int,
+        quote_size: int,
+        inventory_limit: int,
+        skew_ticks_per_lot: float,
+        flatten_lead_steps: int,
+        deliverable: bool,
+        informed: bool,
+        vol_scaled: bool,
+    ):
+        super().__init__(model, capital, deliverable=deliverable)
+        self.half_spread_ticks = half_spread_ticks
+        self.quote_size = quote_size
+        self.inventory_limit = inventory_limit
+        self.skew_ticks_per_lot = skew_ticks_per_lot
+        self.flatten_lead_steps = flatten_lead_steps
+        self.informed = informed
+        self.vol_scaled = vol_scaled
 
     def step(self) -> None:
-        cfg = self.model.cfg.market_maker
         ex = self.exchange
         acc = self.account
         if ex.after_deadline() and not acc.deliverable:
@@ -41,7 +58,7 @@ class MarketMaker(TraderAgent):
             return  # the broker handles whatever is left
         inv = acc.net
         to_deadline = ex.calendar.deadline_step - ex.step
-        flatten = not acc.deliverable and to_deadline <= cfg.flatten_lead_steps
+        flatten = not acc.deliverable and to_deadline <= self.flatten_lead_steps
         bid, ask = self.best_other(BUY, 10), self.best_other(SELL, 10)
         if bid is None or ask is None:
             mid = ex.contract.to_tick(self.model.fair)
@@ -52,7 +69,7 @@ class MarketMaker(TraderAgent):
                 self.cancel_quotes()
                 return
             side = SELL if inv > 0 else BUY
-            if to_deadline <= max(1, cfg.flatten_lead_steps // 10):
+            if to_deadline <= max(1, self.flatten_lead_steps // 10):
                 self.cancel_quotes()
                 ex.submit(acc, side, abs(inv), None, "market", "close")
             else:
@@ -61,15 +78,15 @@ class MarketMaker(TraderAgent):
                     touch = round(mid)
                 self.maintain_quotes([(side, touch, abs(inv))], effect="close")
             return
-        half, limit = cfg.half_spread_ticks, cfg.inventory_limit
+        half, limit = self.half_spread_ticks, self.inventory_limit
         # a reference volatility of (nearly) zero gives no scale to measure against
-        if cfg.vol_scaled and self.model.reference_vol > 1e-9:
+        if self.vol_scaled and self.model.reference_vol > 1e-9:
             # a volatile market: quote wider and carry less (a volatility-scaled risk limit)
             ratio = max(1.0, self.model.vol_daily / self.model.reference_vol)
             half = math.ceil(half * ratio)
             limit = math.floor(limit / ratio)
-        r = mid - cfg.skew_ticks_per_lot * inv
-        if cfg.informed:
+        r = mid - self.skew_ticks_per_lot * inv
+        if self.informed:
             ndnp = ex.clearing.ndnp - inv if not acc.deliverable else ex.clearing.ndnp
             r -= half * (1 if ndnp > 0 else -1 if ndnp < 0 else 0)
         b = int(r - half + 0.5)
@@ -79,7 +96,7 @@ class MarketMaker(TraderAgent):
         lo, hi = ex.book.band
         wanted = []
         if inv < limit and (lo is None or b >= lo) and (hi is None or b <= hi):
-            wanted.append((BUY, b, min(cfg.quote_size, limit - inv)))
+            wanted.append((BUY, b, min(self.quote_size, limit - inv)))
         if inv > -limit and (lo is None or a >= lo) and (hi is None or a <= hi):
-            wanted.append((SELL, a, min(cfg.quote_size, limit + inv)))
+            wanted.append((SELL, a, min(self.quote_size, limit + inv)))
         self.maintain_quotes(wanted)

@@ -182,9 +182,20 @@ def cournot(view: HarvestView, max_iter: int = 200) -> Equilibrium:
 
 
 class HarvestPricing(Protocol):
-    """A firm's harvest policy: sees a :class:`HarvestView`, returns a quote or None."""
+    """A firm's harvest policy: sees a `HarvestView`, returns a quote or None.
+
+    What the firm does with a policy is said by the policy's attributes, never by its name:
+    ``harvests`` (default true; false: the firm keeps its ordinary quotes through the
+    deadline, the counterfactual), ``shows_quote_size`` (default false; true: the firm shows
+    at least its ordinary quote size at the policy's price, as the labelled baselines do) and
+    ``theory`` (the closed form a run is held against: ``"cournot"``, the default, the
+    dominant-firm/Cournot harvest; ``"fixed_spread"``, the typed-in spread's; ``None``, none).
+    A policy of one's own that leaves them out gets the defaults."""
 
     name: str
+    harvests: bool
+    shows_quote_size: bool
+    theory: str | None
 
     def decide(self, view: HarvestView) -> Quote | None: ...
 
@@ -199,6 +210,9 @@ class Optimal:
     """
 
     name = "optimal"
+    harvests = True
+    shows_quote_size = False
+    theory = "cournot"
 
     def decide(self, view: HarvestView) -> Quote | None:
         if view.q <= 0:
@@ -226,6 +240,9 @@ class Ordinary:
     difference from the harvesting arm on the same seed is what the harvest costs the crowd."""
 
     name = "ordinary"
+    harvests = False
+    shows_quote_size = False
+    theory = None
 
     def decide(self, view: HarvestView) -> Quote | None:
         return None
@@ -236,6 +253,9 @@ class FixedSpread:
     need, clipped to the band. The divergence is then an input, not an outcome."""
 
     name = "fixed"
+    harvests = True
+    shows_quote_size = True
+    theory = "fixed_spread"
 
     def decide(self, view: HarvestView) -> Quote | None:
         if view.q <= 0:
@@ -252,6 +272,9 @@ class Competitive:
     """Baseline: one tick behind the best competing quote, never beyond the fixed spread."""
 
     name = "competitive"
+    harvests = True
+    shows_quote_size = True
+    theory = "fixed_spread"
 
     def decide(self, view: HarvestView) -> Quote | None:
         q = FixedSpread().decide(view)

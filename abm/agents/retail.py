@@ -14,9 +14,13 @@ force-closed by the broker at the counterparty's price.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from abm.agents.base import TraderAgent
 from abm.exchange import BUY, SELL
+
+if TYPE_CHECKING:
+    from abm.agents.crowd import Crowd
 
 
 class RetailRules:
@@ -25,7 +29,9 @@ class RetailRules:
     Subclass it and name it in the config (``retail.rules = "mypkg.rules:MyRules"``, or the
     shipped ``"default"`` and ``"hold"``); every method receives the trader, who holds its
     state (``direction``, ``leverage``, ``trend``, ``round_trip_lots``, ``state``, its
-    ``account``) and places orders through its exchange.
+    ``account``), reads the crowd's shared parameters as ``trader.params`` (the ``[retail]``
+    section) and what the crowd sees as ``trader.crowd`` (e.g. ``crowd.trend_signal``), and
+    places orders through its exchange.
     """
 
     name = "default"
@@ -35,13 +41,13 @@ class RetailRules:
         largest position the margin rate in force allows: lots = f × equity / (price ×
         multiplier × rate), so that margin used = f × equity; in absolute mode it is
         notional / deposit."""
-        cfg = trader.cfg
+        cfg = trader.params
         ex = trader.exchange
         price = max(abs(ex.mark), ex.contract.tick_size)
         per_lot = price * ex.contract.multiplier
         if cfg.leverage_mode == "margin":
             equity = ex.equity(trader.account)
-            lots = math.floor(trader.leverage * equity / (per_lot * ex.margin_rate))
+            lots = math.floor(trader.leverage * equity / (per_lot * ex.margin_rate_in_force))
         else:
             lots = math.floor(trader.leverage * trader.account.deposits / per_lot)
         return max(cfg.lots_min, min(cfg.lots_max, lots))
@@ -51,10 +57,10 @@ class RetailRules:
         ``u`` holds five uniforms (hazard, add-or-reduce, size, order type, limit offset).
         Honours the stop-loss, may start closing, then trades noise or trend round trips in
         its own direction."""
-        cfg = trader.cfg
+        cfg = trader.params
         acc = trader.account
         ex = trader.exchange
-        if trader.model.target_flow is not None and ex.step >= ex.harvest_start_step:
+        if trader.crowd.holds_in_harvest and ex.step >= ex.harvest_start_step:
             # an experiment on the NDNP: once the harvest window opens the crowd holds (no
             # stop-loss, no round trips), so the NDNP set by the late flow reaches the
             # deadline; margin calls and liquidations still apply
@@ -71,7 +77,7 @@ class RetailRules:
         if not cfg.noise_trading:
             return
         if trader.trend:
-            ret = trader.model.trend_signal  # recent_return(trend_lookback_steps)
+            ret = trader.crowd.trend_signal
             add = (ret * trader.direction > 0) if ret != 0 else u[1] < 0.5
         else:
             add = u[1] < 0.5
@@ -89,7 +95,7 @@ class RetailRules:
 
     def on_margin_call(self, trader: RetailTrader, amount: float) -> None:
         """Tops up the call with probability ``retail.top_up_probability``."""
-        if trader.model.rng.random() < trader.cfg.top_up_probability:
+        if trader.model.rng.random() < trader.params.top_up_probability:
             trader.exchange.deposit(trader.account, amount)
 
 
@@ -108,41 +114,18 @@ RULES: dict[str, type[RetailRules]] = {r.name: r for r in (RetailRules, HoldToDe
 
 
 class RetailTrader(TraderAgent):
-    label = "retail"
-    priority = 20
-    #: chance of acting in a step; None: ``retail.activity``
-    activity: float | None = None
+    """One retail trader without delivery rights, one of a :class:`~abm.agents.crowd.Crowd`:
+    its own draws (``deposit``, ``direction`` +1 long / −1 short, ``leverage``, ``trend``, the
+    steps it opens and starts closing at) as keyword parameters, and the crowd it belongs to,
+    which holds the shared parameters and rules and schedules it."""
 
-    @classmethod
-    def activate(cls, model, agents, phase: str) -> None:
-        """The crowd's step: closers re-post their patient close orders at each day's start,
-        the model's scheduled actions of the step run (openings, starts of voluntary closing),
-        then the traders whose Poisson clock fires act — their number drawn binomially, the
-        traders uniformly and their five uniforms each in bulk from the model's generator, so
-        a run is reproducible and 100,000 idle traders cost nothing."""
-        step = model.step_index
-        if model.exchange.calendar.is_day_start(step) and model.closing:
-            for t in sorted(model.closing, key=lambda a: a.unique_id):
-                t.post_close()
-                if t.state == "done":
-                    model.closing.discard(t)
-        for action in model.agenda.pop(step, ()):
-            action()
-        crowd = model.members(cls, agents)
-        if not crowd:
-            return
-        rng = model.rng
-        p = model.cfg.retail.activity if cls.activity is None else cls.activity
-        k = rng.binomial(len(crowd), p)
-        if k:
-            who = rng.integers(0, len(crowd), k).tolist()
-            draws = rng.random((k, 5)).tolist()
-            for i, u in zip(who, draws, strict=True):
-                crowd[i].step(u)
+    label = "retail"
 
     def __init__(
         self,
         model,
+        *,
+        crowd: Crowd,
         deposit: float,
         direction: int,
         leverage: float,
@@ -151,7 +134,8 @@ class RetailTrader(TraderAgent):
         close_step: int | None,
     ):
         super().__init__(model, deposit, deliverable=False)
-        self.cfg = model.cfg.retail  # read on every activation: one attribute, not three
+        self.crowd = crowd
+        self.params = crowd.params  # read on every activation: one attribute, not two
         self.direction = direction  # +1 long, −1 short
         self.leverage = leverage
         self.trend = trend
@@ -160,7 +144,7 @@ class RetailTrader(TraderAgent):
         self.state = "waiting"  # waiting → holding → closing → done
         self.round_trip_lots = 1  # largest noise/trend order, set when it opens
         self.n_rejected = 0
-        self.rules: RetailRules = model.retail_rules
+        self.rules: RetailRules = crowd.rules
 
     def _order(
         self,
@@ -173,7 +157,7 @@ class RetailTrader(TraderAgent):
         """A market order, or (with probability ``limit_order_share``) a limit order up to
         ``limit_offset_ticks`` on the passive side of the mid. ``u_*`` are uniforms the model
         drew for this activation (drawn here when not given)."""
-        cfg = self.cfg
+        cfg = self.params
         ex = self.exchange
         if u_kind is None:
             u_kind, u_offset = self.model.rng.random(2).tolist()
@@ -194,8 +178,8 @@ class RetailTrader(TraderAgent):
             return
         self.state = "holding"
         lots = self.rules.opening_lots(self)
-        self.round_trip_lots = max(1, math.floor(lots * self.cfg.noise_lots_share))
-        self.model.marks["retail_lots_opened"] += lots
+        self.round_trip_lots = max(1, math.floor(lots * self.params.noise_lots_share))
+        self.crowd.lots_opened += lots
         self._order(BUY if self.direction > 0 else SELL, lots, "open")
 
     def start_closing(self) -> None:
@@ -204,7 +188,7 @@ class RetailTrader(TraderAgent):
         if self.state in ("done", "closing"):
             return
         self.state = "closing"
-        self.model.closing.add(self)
+        self.crowd.closing.add(self)
         self.post_close()
 
     def post_close(self) -> None:
@@ -230,7 +214,7 @@ class RetailTrader(TraderAgent):
             ex.submit(acc, BUY, acc.short, None, "market", "close")
         if acc.lots:
             self.state = "closing"
-            self.model.closing.add(self)
+            self.crowd.closing.add(self)
         else:
             self.state = "done"
 

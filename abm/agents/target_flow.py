@@ -23,16 +23,29 @@ from abm.agents.base import TraderAgent
 
 
 class TargetFlow(TraderAgent):
+    """Keyword parameters: the ``[retail]`` fields ``ndnp_target`` (lots) or
+    ``ndnp_target_share`` (of open interest), ``ndnp_target_window_days`` and ``n_traders``
+    (which sizes its deposit when the target is a share). It trades after the crowd and the
+    commercials, so it sees the step's other flow."""
+
     label = "retail"
     phases: ClassVar[dict[str, str]] = {"trade": "step"}
-    priority = 90  # after the crowd and the commercials: it sees the step's other flow
 
-    def __init__(self, model, target: int | None, share: float | None):
+    def __init__(
+        self,
+        model,
+        *,
+        ndnp_target: int | None,
+        ndnp_target_share: float | None,
+        ndnp_target_window_days: float,
+        n_traders: int,
+    ):
+        target, share = ndnp_target, ndnp_target_share
         ex = model.exchange
         cal = ex.calendar
         self.deadline = cal.deadline_step
         spd = cal.steps_per_day
-        window = max(1, int(round(model.cfg.retail.ndnp_target_window_days * spd)))
+        window = max(1, int(round(ndnp_target_window_days * spd)))
         # the window ends where the harvest starts (then the book is still ordinary on both
         # sides); during the harvest it keeps correcting whatever stop-losses and liquidations
         # change, as far as the book lets it
@@ -40,7 +53,7 @@ class TargetFlow(TraderAgent):
         self.share = share
         self.target = target
         # fully funded at a price up to four times today's: the target must survive any call
-        lots = abs(target) if target is not None else model.cfg.retail.n_traders * 1000
+        lots = abs(target) if target is not None else n_traders * 1000
         notional = 4.0 * abs(model.fair) * ex.contract.multiplier * max(lots, 1)
         super().__init__(model, deposit=notional, deliverable=False)
 

@@ -3,7 +3,7 @@
 from abm.exchange.book import BUY, SELL, Order, OrderBook, OrderResult, Trade
 from abm.exchange.calendar import Calendar, Contract
 from abm.exchange.clearing import Account, ClearingHouse, InvariantError, liquidation_price
-from abm.exchange.market import Exchange, build_exchange
+from abm.exchange.market import Exchange
 
 __all__ = [
     "BUY",
@@ -15,7 +15,6 @@ __all__ = [
     "Exchange",
     "InvariantError",
     "Order",
-    "build_exchange",
     "OrderBook",
     "OrderResult",
     "Trade",

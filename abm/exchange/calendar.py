@@ -10,8 +10,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from abm.config import CalendarConfig, ContractConfig, MarginConfig
-
 
 @dataclass(frozen=True, slots=True)
 class Contract:
@@ -24,18 +22,6 @@ class Contract:
     allow_negative_prices: bool
     delivery_cost: float
     name: str = "generic"
-
-    @classmethod
-    def from_config(cls, c: ContractConfig) -> Contract:
-        return cls(
-            tick_size=c.tick_size,
-            multiplier=c.multiplier,
-            fee_per_lot=c.fee_per_lot,
-            price_limit=c.price_limit,
-            allow_negative_prices=c.allow_negative_prices,
-            delivery_cost=c.delivery_cost,
-            name=c.name,
-        )
 
     def to_tick(self, price: float) -> int:
         """Nearest tick of a price (price units → ticks)."""
@@ -74,26 +60,12 @@ class Calendar:
     settlement_window_steps: int
     forced_close_lead_days: int
     forced_close_step: int
-    margin_base: float
-    margin_steps: tuple[tuple[int, float], ...]  # (days_before_last, rate applied), any order
+    #: the base initial margin rate (fraction of notional): the config's ``margin.rate``
+    base_margin_rate: float
+    #: the step-ups toward expiry: (days before the last day, rate from then on), any order
+    margin_steps: tuple[tuple[int, float], ...]
     broker_add_on: float = 0.0
     forced_close_auction: bool = True
-
-    @classmethod
-    def from_config(cls, cal: CalendarConfig, margin: MarginConfig) -> Calendar:
-        return cls(
-            trading_days=cal.trading_days,
-            steps_per_day=cal.steps_per_day,
-            settlement_window_steps=cal.settlement_window_steps or cal.steps_per_day,
-            forced_close_lead_days=cal.forced_close_lead_days,
-            forced_close_step=cal.forced_close_step,
-            margin_base=margin.rate,
-            margin_steps=tuple(
-                (s.days_before_last, s.applied(margin.rate)) for s in margin.step_ups
-            ),
-            broker_add_on=margin.broker_add_on,
-            forced_close_auction=cal.forced_close_auction,
-        )
 
     # -- time ----------------------------------------------------------------------------------
     @property
@@ -134,16 +106,18 @@ class Calendar:
         return (self.deadline_step - step) / self.steps_per_day
 
     # -- margin --------------------------------------------------------------------------------
-    def margin_rate(self, day: int) -> float:
-        """Margin rate (fraction of notional) in force on ``day``: base, stepped up toward expiry.
+    def scheduled_margin_rate(self, day: int) -> float:
+        """The schedule's margin rate (fraction of notional) for ``day``: the base, stepped up
+        toward expiry, plus the broker's add-on. What is in force on a day may add the
+        exchange's discretionary margin (:attr:`Exchange.margin_rate_in_force`).
 
         Of the step-ups already in force, the one closest to expiry wins, but never below the
         base; the broker's add-on is added on top.
         """
-        rate = self.margin_base
+        rate = self.base_margin_rate
         best = None
         for before, r in self.margin_steps:
             if day >= self.last_day - before and (best is None or before < best):
                 best, rate = before, r
         # a step-up never lowers the rate: sweeping the base above a step keeps the base
-        return max(rate, self.margin_base) + self.broker_add_on
+        return max(rate, self.base_margin_rate) + self.broker_add_on

@@ -20,14 +20,17 @@ from typing import Literal
 
 LossRegime = Literal["broker", "insurance_fund", "socialized", "adl"]
 
-#: Channels of execution transfers (see :meth:`ClearingHouse.apply_fill`).
-CHANNELS = (
-    "ordinary",
-    "harvest_forced_close",
-    "forced_close_within_crowd",
-    "liquidation",
-    "expiry",
-)
+#: The channels of execution transfers, by the fill's price source, and what each holds
+#: (`ClearingHouse.apply_fill` books every fill in one; the exchange chooses it)
+CHANNELS: dict[str, str] = {
+    "ordinary": "every other fill, whenever it happens (against fair value)",
+    "harvest_forced_close": "fills at the hedger's harvest quote, and forced-close prints "
+    "against an account with delivery rights",
+    "forced_close_within_crowd": "forced-close prints between two accounts without delivery "
+    "rights: the crowd's longs and shorts closing against each other",
+    "liquidation": "fills of margin liquidations",
+    "expiry": "closing of non-deliverable positions at expiry",
+}
 
 
 def _breach(value: float, tol: float) -> bool:

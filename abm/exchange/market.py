@@ -1,22 +1,23 @@
-"""The exchange and its brokers as one facade: orders in, fills booked, the day's cycle run.
+"""The exchange as one facade: orders in, fills booked, the day's cycle run.
 
-Agents talk to the market only through :class:`Exchange`: ``submit``, ``cancel``,
-``cancel_all``, ``deposit`` and read-only queries. The broker's duties (forced close of accounts
-without delivery rights at the deadline, liquidation after an unanswered margin call) run here,
-at the start of each step, with market orders at the counterparty's price; what a limit-locked
-market leaves unfilled is retried every step, and the client bears the loss.
+Agents talk to the market only through `Exchange`: ``submit``, ``cancel``, ``cancel_all``,
+``deposit`` and read-only queries. Fills are booked with the clearing house
+(`abm.exchange.clearing`); the brokers' duties (forced close of accounts without delivery
+rights at the deadline, liquidation after an unanswered margin call) are the `Broker`'s
+(`abm.exchange.broker`), which the exchange calls at fixed points of its day.
 """
 
 from __future__ import annotations
 
 import numbers
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from abm.exchange.book import BUY, SELL, OrderBook, OrderResult, Trade
+from abm.exchange.broker import Broker
 from abm.exchange.calendar import Calendar, Contract
-from abm.exchange.clearing import Account, ClearingHouse, Event
+from abm.exchange.clearing import Account, ClearingHouse
 
 Effect = Literal["open", "close", "auto"]
 
@@ -37,6 +38,7 @@ class StepStats:
 class DayRecord:
     day: int
     settlement: float
+    #: the margin rate set for the next session (its calls were computed at it)
     margin_rate: float
     n_margin_calls: int
     volume: int
@@ -47,14 +49,6 @@ class DayRecord:
     source: str = "vwap"
     #: whether the exchange used its discretion for the next session (wider band, more margin)
     discretion: bool = False
-
-
-@dataclass
-class BrokerQueue:
-    """Accounts the broker is closing: reason per account ('forced_close' or 'liquidation')."""
-
-    forced: set[int] = field(default_factory=set)
-    liquidating: dict[int, int] = field(default_factory=dict)  # account -> lots still to close
 
 
 class CancelResult(NamedTuple):
@@ -91,25 +85,22 @@ class Exchange:
         self.day = -1
         self.harvest_start_step = calendar.deadline_step  # the model moves it earlier
         self._effect: dict[int, tuple[int, str]] = {}  # order id -> (account, "open"/"close")
-        self.broker = BrokerQueue()
+        self.broker = Broker(self)
         self.stats = StepStats()
         self.days: list[DayRecord] = []
         self.trades_today: list[Trade] = []
+        #: accounts called for margin at the last settlement (the broker acts at the open)
         self.called: list[Account] = []
         self.expired = False
         self.forced_fills: list[tuple[int, int, float]] = []  # (step, lots, price)
-        self.n_liquidation_orders = 0
-        self.n_liquidations_started = 0
-        self._rate = calendar.margin_rate(0)
+        self._rate = calendar.scheduled_margin_rate(0)
         self.deadline_step = calendar.deadline_step
-        self._deadline_swept = False
         #: exchange discretion (config.DiscretionConfig or None) and what it set for today and
         #: for the next session: (band widening, margin points)
         self.discretion = discretion
         self.extra_band = self.extra_margin = 0.0
         self._next_extra = (0.0, 0.0)
         self.intraday_check_steps = intraday_check_steps
-        self.n_intraday_liquidations = 0
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -120,8 +111,9 @@ class Exchange:
         return self.clearing.accounts[account_id]
 
     @property
-    def margin_rate(self) -> float:
-        """The day's margin rate (fraction of notional), set at each day's start."""
+    def margin_rate_in_force(self) -> float:
+        """The margin rate in force today (fraction of notional): the calendar's schedule plus
+        any discretionary add-on, set at each day's start."""
         return self._rate
 
     @property
@@ -136,12 +128,12 @@ class Exchange:
     def available(self, acc: Account) -> float:
         """Equity − margin used (money), margin at the current settlement price."""
         return self.equity(acc) - self.clearing.margin_used(
-            acc, self.settle_price, self.margin_rate
+            acc, self.settle_price, self.margin_rate_in_force
         )
 
     def risk_degree(self, acc: Account) -> float:
         """Margin used / equity (Chinese 风险度); inf when equity ≤ 0 with a position."""
-        margin = self.clearing.margin_used(acc, self.settle_price, self.margin_rate)
+        margin = self.clearing.margin_used(acc, self.settle_price, self.margin_rate_in_force)
         eq = self.equity(acc)
         if margin == 0:
             return 0.0
@@ -372,7 +364,7 @@ class Exchange:
         effect = self._effect
         apply_fill = self.clearing.apply_fill
         tick_size = self.contract.tick_size
-        ref_price, after_deadline = self.ref_price, self._deadline_swept
+        ref_price, after_deadline = self.ref_price, self.broker.past_deadline
         st = self.stats
         record = self.trades_today.append
         for t in trades:
@@ -393,7 +385,7 @@ class Exchange:
             if after_deadline:  # a fill after the deadline: is someone newly exposed?
                 for acc in (buyer, seller):
                     if not acc.deliverable and acc.lots:
-                        self._force(acc)
+                        self.broker.force(acc)
             st.volume += qty
             st.value += price * qty
             if aggressor == BUY:
@@ -426,7 +418,7 @@ class Exchange:
     def begin_step(self, step: int, ref_price: float, work_broker: bool = True) -> None:
         """Open the step: a new day expires orders, sets the band and starts liquidations;
         the broker works its forced closes and liquidations, unless ``work_broker`` is off
-        (the model then calls :meth:`work_broker_orders` once liquidity providers quoted)."""
+        (the model then calls ``broker.work()`` once liquidity providers have quoted)."""
         if self.expired:
             raise RuntimeError("the contract has expired; no more steps")
         self.step = step
@@ -438,7 +430,7 @@ class Exchange:
         if cal.is_day_start(step):
             self.day = cal.day_of(step)
             self.extra_band, self.extra_margin = self._next_extra
-            self._rate = cal.margin_rate(self.day) + self.extra_margin
+            self._rate = cal.scheduled_margin_rate(self.day) + self.extra_margin
             for o in self.book.clear():
                 self._on_gone(o.id, o.side, o.qty)
             self._effect.clear()
@@ -446,155 +438,16 @@ class Exchange:
             self.book.set_band(lo, hi)
             self.book.last_price = None
             self.trades_today = []
-            self._start_liquidations()
+            self.broker.open_day(self.called)
+            self.called = []
         elif self.intraday_check_steps and step % self.intraday_check_steps == 0:
-            self._intraday_checks()
+            self.broker.check_intraday()
         if cal.intraday(step) == cal.steps_per_day - cal.settlement_window_steps:
             self.book.reset_vwap()
-        if step >= cal.deadline_step and not self._deadline_swept:
-            # once: every account without delivery rights loses its resting orders, and those
-            # holding lots are queued for forced close; later fills are caught in _book_trades
-            self._deadline_swept = True
-            for acc in self.clearing.accounts:
-                if not acc.deliverable:
-                    self.cancel_all(acc)
-                    if acc.lots:
-                        self._force(acc)
+        if step >= cal.deadline_step and not self.broker.past_deadline:
+            self.broker.sweep_deadline()
         if work_broker:
-            self.work_broker_orders()
-
-    def _start_liquidations(self) -> None:
-        """At the open: accounts still under maintenance after their call are liquidated."""
-        ch = self.clearing
-        m = self.contract.multiplier
-        for acc in self.called:
-            need = ch.maintenance_ratio * ch.margin_used(acc, self.prev_settle, self.margin_rate)
-            eq = acc.equity(self.prev_settle, m)
-            if eq >= need or not acc.lots:
-                acc.margin_called = False
-                continue
-            self._liquidate(acc, self.prev_settle, self.margin_rate, eq)
-        self.called = []
-
-    def _liquidate(self, acc: Account, mark: float, rate: float, eq: float, note: str = "") -> None:
-        """Hand an account under maintenance to the broker (or, under ADL with nothing left,
-        deleverage it against the winners) at ``mark`` (price) and margin ``rate``."""
-        ch = self.clearing
-        if ch.loss_regime == "adl" and eq <= 0:
-            self.n_liquidations_started += 1
-            ch.auto_deleverage(acc, mark, self.ref_price)
-            ch.cover_negative_equity(acc, mark)
-            return
-        lots = ch.lots_to_liquidate(acc, mark, rate)
-        if lots > 0:
-            acc.n_liquidations += 1
-            self.n_liquidations_started += 1
-            self.n_intraday_liquidations += note == "intraday"
-            self.broker.liquidating[acc.id] = lots
-            ch.events.append(
-                Event(self.step, "liquidation_start", acc.id, lots, mark, eq, note=note)
-            )
-
-    def _forced_can_fill(self) -> bool:
-        """Whether working the forced closes could fill anything: opposite forced closes can
-        cross, or the book shows the other side. A limit-locked market re-sending 100,000 forced
-        closes every step to an empty side would only cost time."""
-        nd = self.clearing.group("non_deliverable")
-        if nd.long and nd.short:
-            return True
-        if nd.long:
-            return self.book.best_bid is not None
-        if nd.short:
-            return self.book.best_ask is not None
-        return True  # flat: let the loop mark the accounts done
-
-    def _intraday_checks(self) -> None:
-        """Real-time risk control: accounts below maintenance at the mark are liquidated at
-        once, without waiting for the day's settlement (and without a call)."""
-        ch = self.clearing
-        m = self.contract.multiplier
-        mark = self.mark
-        rate = self._rate
-        k = ch.maintenance_ratio
-        broker = self.broker
-        for acc in ch.accounts:
-            if not (acc.long or acc.short) or acc.id in broker.liquidating:
-                continue
-            if acc.id in broker.forced:
-                continue
-            eq = acc.equity(mark, m)
-            if eq >= k * ch.margin_used(acc, mark, rate):
-                continue
-            self._liquidate(acc, mark, rate, eq, note="intraday")
-
-    def work_broker_orders(self) -> None:
-        """Send market orders for every forced close and liquidation still open."""
-        accs = self.clearing.accounts
-        batch: list[tuple[Account, int, int]] = []
-        forced = sorted(self.broker.forced) if self._forced_can_fill() else ()
-        for acc_id in forced:
-            acc = accs[acc_id]
-            self.cancel_all(acc)
-            self.clearing.net_locks(acc)
-            if not acc.lots:
-                self._forced_done(acc)
-                continue
-            batch += [
-                (acc, side, lots) for side, lots in ((SELL, acc.long), (BUY, acc.short)) if lots
-            ]
-        if batch and self.calendar.forced_close_auction:
-            self._forced_auction(batch)
-        else:
-            for acc, side, lots in batch:
-                self.submit(acc, side, lots, None, "market", "close", "forced_close", False)
-        for acc, _, _ in batch:
-            if not acc.lots:
-                self._forced_done(acc)
-        for acc_id in sorted(self.broker.liquidating):
-            if acc_id in self.broker.forced:
-                continue
-            acc = accs[acc_id]
-            todo = min(self.broker.liquidating[acc_id], acc.lots)
-            if todo <= 0:
-                self.broker.liquidating.pop(acc_id)
-                self.clearing.cover_negative_equity(acc, self.mark)
-                continue
-            # the larger side first: it carries the risk
-            sides = sorted(((SELL, acc.long), (BUY, acc.short)), key=lambda x: -x[1])
-            book = self.book
-            if all(
-                (book.best_bid if side == SELL else book.best_ask) is None
-                for side, held in sides
-                if held
-            ):
-                continue  # the book shows nothing to trade with: retried next step
-            self.cancel_all(acc)
-            done = 0
-            for side, held in sides:
-                q = min(held, todo - done)
-                if q > 0:
-                    self.n_liquidation_orders += 1
-                    r = self.submit(acc, side, q, None, "market", "close", "liquidation", False)
-                    done += r.filled
-            left = self.broker.liquidating[acc_id] - done
-            if left <= 0 or not acc.lots:
-                self.broker.liquidating.pop(acc_id)
-                if not acc.lots:
-                    self.clearing.cover_negative_equity(acc, self.mark)
-            else:
-                self.broker.liquidating[acc_id] = left
-
-    def _force(self, acc: Account) -> None:
-        if acc.id not in self.broker.forced:
-            self.broker.forced.add(acc.id)
-            self.clearing.events.append(
-                Event(self.step, "forced_close_start", acc.id, acc.lots, self.mark)
-            )
-
-    def _forced_done(self, acc: Account) -> None:
-        self.broker.forced.discard(acc.id)
-        self.broker.liquidating.pop(acc.id, None)
-        self.clearing.cover_negative_equity(acc, self.mark)
+            self.broker.work()
 
     def reference_tick(self) -> int:
         """The auction's price when forced closes balance: mid, else last, else settlement;
@@ -610,12 +463,15 @@ class Exchange:
             return self.book.last_price
         return self.contract.to_tick(self.settle_price)
 
-    def _forced_auction(self, batch: list[tuple[Account, int, int]]) -> None:
+    def close_in_auction(self, batch: list[tuple[Account, int, int]], tag: str) -> None:
+        """Close orders of the broker's, (account, side, lots) each, in one uniform-price call
+        auction at the step's reference price (:meth:`reference_tick`): opposite orders cross,
+        only the imbalance sweeps the book; what is left unfilled is released."""
         for acc, side, lots in batch:
             self._claim(acc, side, "close", lots)
         self.book.step = self.step
         ids, trades, left = self.book.auction(
-            [(acc.id, side, lots, "forced_close") for acc, side, lots in batch],
+            [(acc.id, side, lots, tag) for acc, side, lots in batch],
             self.reference_tick(),
         )
         for oid, (acc, _, _) in zip(ids, batch, strict=True):
@@ -636,7 +492,7 @@ class Exchange:
                 source = "vwap"
             else:
                 source = "last" if self.book.last_price is not None else "previous"
-            locked = self._locked_edge()
+            locked = self.broker.locked_edge()
             if locked is not None:
                 settle_tick, source = locked, "locked"
             settle = self.contract.to_price(settle_tick)
@@ -653,7 +509,8 @@ class Exchange:
                 )
             )
             self._next_extra = (d.band_add, d.margin_add) if used else (0.0, 0.0)
-            next_rate = cal.margin_rate(min(self.day + 1, cal.last_day)) + self._next_extra[1]
+            tomorrow = min(self.day + 1, cal.last_day)
+            next_rate = cal.scheduled_margin_rate(tomorrow) + self._next_extra[1]
             self.called = ch.issue_margin_calls(settle, next_rate)
             for acc in ch.accounts:  # a flat account's equity is its cash
                 if acc.cash < 0 and not acc.long and not acc.short:
@@ -677,32 +534,6 @@ class Exchange:
             ch.check_invariants(self.mark, self.step)
         return record
 
-    def _locked_edge(self) -> int | None:
-        """The band's edge (tick) when the session ends limit-locked: broker orders (forced
-        closes, liquidations) left unfilled because the book had nothing left inside the band
-        on their side. Such a session settles at the limit (a one-sided market, 单边市), so
-        tomorrow's band moves on from there; None otherwise or without a band."""
-        if self.contract.price_limit is None:
-            return None
-        accs = self.clearing.accounts
-        sell = buy = 0
-        for acc_id in self.broker.forced:
-            acc = accs[acc_id]
-            sell += acc.long
-            buy += acc.short
-        for acc_id, lots in self.broker.liquidating.items():
-            acc = accs[acc_id]
-            if acc.long >= acc.short:
-                sell += min(lots, acc.long)
-            else:
-                buy += min(lots, acc.short)
-        lo, hi = self.book.band
-        if sell > buy and lo is not None:
-            return lo
-        if buy > sell and hi is not None:
-            return hi
-        return None
-
     def expire(self, spot: float) -> None:
         """After the last step: cancel everything, close and deliver at the final settlement."""
         for o in self.book.clear():
@@ -712,28 +543,3 @@ class Exchange:
         self.clearing.expire(self.settle_price, spot, self.ref_price)
         self.expired = True
         self.clearing.check_invariants(self.settle_price, self.step + 1)
-
-
-def build_exchange(cfg, initial_price: float) -> Exchange:
-    """The exchange a :class:`~abm.config.RunConfig` describes."""
-    contract = Contract.from_config(cfg.contract)
-    calendar = Calendar.from_config(cfg.calendar, cfg.margin)
-    clearing = ClearingHouse(
-        multiplier=contract.multiplier,
-        fee_per_lot=contract.fee_per_lot,
-        maintenance_ratio=cfg.margin.maintenance_ratio,
-        loss_regime=cfg.clearing.loss_regime,
-        insurance_fund=cfg.clearing.insurance_fund_initial,
-        liquidation_penalty=cfg.clearing.liquidation_penalty,
-        lock_margin=cfg.margin.lock_margin,
-        delivery_cost=contract.delivery_cost,
-    )
-    return Exchange(
-        contract,
-        calendar,
-        clearing,
-        initial_price,
-        check_every_step=cfg.clearing.check_invariants_every_step,
-        discretion=cfg.discretion,
-        intraday_check_steps=cfg.margin.intraday_check_steps,
-    )

@@ -20,10 +20,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from abm.config import ConfigError, RunConfig, load
-
-SWEEP_DIR = Path(__file__).resolve().parents[2] / "experiments" / "sweeps"
-
+from abm.config import ConfigError, RunConfig
+from abm.scenarios import find, load
 
 #: grids up to this many points have every combination validated before anything runs
 GRID_CHECK_LIMIT = 20_000
@@ -231,12 +229,7 @@ class Run(BaseModel):
 
 def load_spec(name_or_path: str | Path, quick: bool = False) -> SweepSpec:
     """Load and validate a sweep spec by name (``experiments/sweeps/NAME.toml``) or path."""
-    p = Path(name_or_path)
-    if not (p.suffix == ".toml" and p.exists()):
-        p = SWEEP_DIR / f"{name_or_path}.toml"
-        if not p.exists():
-            known = sorted(q.stem for q in SWEEP_DIR.glob("*.toml"))
-            raise ConfigError(f"sweep '{name_or_path}' not found; known sweeps: {known}")
+    p = find(name_or_path, "sweeps")
     with open(p, "rb") as fh:
         try:
             data = tomllib.load(fh)

@@ -2,8 +2,9 @@
 
 import pytest
 
-from abm.config import CalendarConfig, MarginConfig, MarginStep
-from abm.exchange.calendar import Calendar, Contract
+from abm.build import calendar
+from abm.config import CalendarConfig, MarginConfig, MarginStep, RunConfig
+from abm.exchange.calendar import Contract
 
 
 def contract(**kw):
@@ -45,13 +46,13 @@ def make_cal(**kw):
             MarginStep(days_before_last=3, rate=0.20),
         ],
     )
-    return Calendar.from_config(cal, margin)
+    return calendar(RunConfig(calendar=cal, margin=margin))
 
 
 def test_margin_steps_up_toward_delivery():
     cal = make_cal()
     # last day is 39: 0.15 from day 29, 0.20 from day 36
-    assert [cal.margin_rate(d) for d in (0, 28, 29, 35, 36, 39)] == [
+    assert [cal.scheduled_margin_rate(d) for d in (0, 28, 29, 35, 36, 39)] == [
         0.10,
         0.10,
         0.15,
@@ -80,5 +81,6 @@ def test_step_up_never_lowers_a_high_base():
     margin = MarginConfig(
         rate=0.25, step_ups=[MarginStep(days_before_last=10, rate=0.15)], broker_add_on=0.02
     )
-    c = Calendar.from_config(cal, margin)
-    assert c.margin_rate(0) == pytest.approx(0.27) and c.margin_rate(39) == pytest.approx(0.27)
+    c = calendar(RunConfig(calendar=cal, margin=margin))
+    assert c.scheduled_margin_rate(0) == pytest.approx(0.27)
+    assert c.scheduled_margin_rate(39) == pytest.approx(0.27)

@@ -2,8 +2,7 @@
 
 import pytest
 
-from abm.clearing import liquidation_price
-from abm.exchange.clearing import ClearingHouse, InvariantError
+from abm.exchange.clearing import ClearingHouse, InvariantError, liquidation_price
 
 
 def house(**kw):

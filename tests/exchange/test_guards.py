@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from abm.config import load
-from abm.exchange import BUY, SELL, build_exchange
+from abm.build import build_exchange
+from abm.exchange import BUY, SELL
+from abm.scenarios import load
 
 
 def _exchange():

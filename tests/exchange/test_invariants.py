@@ -8,9 +8,9 @@ import math
 
 import pytest
 
-from abm.config import load
 from abm.exchange.clearing import InvariantError
 from abm.model import MarketModel
+from abm.scenarios import load
 
 
 def test_a_large_contract_does_not_fail_on_rounding_dust():

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
+from abm.build import build_exchange
 from abm.config import RunConfig
-from abm.exchange import BUY, SELL, build_exchange
+from abm.exchange import BUY, SELL
 
 
 def cfg(**updates):

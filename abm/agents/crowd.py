@@ -1,0 +1,133 @@
+"""The retail crowd: its traders, their shared parameters and rules, and their schedule.
+
+The crowd draws its traders once (directions, deposits, leverage, who follows trends, when each
+opens and starts closing) from a random stream of its own, and acts for them each step in the
+model's trade phase (:meth:`Crowd.step`): closers re-post their patient close orders at each
+day's start, the scheduled actions of the step run (openings, starts of voluntary closing),
+then the traders whose Poisson clock fires act. It holds what its traders share and nothing
+any other agent reads: the ``[retail]`` parameters, the decision rules, the agenda, the
+traders closing, and the trend signal its trend followers see.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from abm.agents.retail import RetailRules, RetailTrader
+
+if TYPE_CHECKING:
+    from abm.model import MarketModel
+
+
+class Crowd:
+    """The retail traders of a model, as one scheduled population.
+
+    ``params`` is the ``[retail]`` section (any object with its fields), ``rules`` the
+    decision rules every trader follows (:class:`~abm.agents.retail.RetailRules`). With
+    ``holds_in_harvest`` (an experiment that sets the NDNP) the traders' voluntary closes fall
+    before the harvest window and they hold through it.
+    """
+
+    def __init__(
+        self, model: MarketModel, params: Any, rules: RetailRules, holds_in_harvest: bool = False
+    ):
+        self.model = model
+        self.params = params
+        self.rules = rules
+        self.holds_in_harvest = holds_in_harvest
+        #: step -> actions scheduled for it (openings, starts of voluntary closing)
+        self.agenda: dict[int, list[Callable[[], None]]] = defaultdict(list)
+        #: traders re-posting a patient close order each morning until filled or forced
+        self.closing: set[RetailTrader] = set()
+        #: what trend followers see: the futures change over their horizon (price units),
+        #: fixed within the step
+        self.trend_signal = 0.0
+        #: lots the traders opened with (their opening orders), over the run
+        self.lots_opened = 0
+        self.traders: list[RetailTrader] = self._draw(model.stream("crowd"))
+
+    def _draw(self, rng: np.random.Generator) -> list[RetailTrader]:
+        """Create the traders from the crowd's own random stream and schedule their
+        openings and voluntary closes."""
+        cfg = self.params
+        ex = self.model.exchange
+        cal = ex.calendar
+        n = cfg.n_traders
+        if n == 0:
+            return []
+        n_long = int(round(cfg.long_share * n))
+        direction = np.full(n, -1)
+        direction[rng.permutation(n)[:n_long]] = 1
+        deposit = cfg.capital_median * np.exp(cfg.capital_dispersion * rng.standard_normal(n))
+        if cfg.leverage_mode == "margin":  # a fraction of what the margin allows
+            leverage = rng.uniform(cfg.leverage_fraction_min, cfg.leverage_fraction_max, n)
+        else:
+            leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
+        trend = rng.random(n) < cfg.trend_share
+        spd = cal.steps_per_day
+        open_span = max(1, int(cfg.opening_days * spd))
+        open_step = rng.integers(0, open_span, n)
+        deadline = cal.deadline_step
+        window = int(round(cfg.close_window_days * spd))
+        voluntary = rng.random(n) < cfg.voluntary_close_share
+        # with an NDNP target the crowd's voluntary closes fall before the harvest window, so
+        # the late flow's target is not undone by closes it cannot offset during the harvest
+        end = max(1, ex.harvest_start_step) if self.holds_in_harvest else deadline
+        close_draw = end - 1 - rng.integers(0, max(window, 1), n)
+        close_step = [
+            int(max(c, o + 1)) if v and window > 0 else None
+            for c, o, v in zip(close_draw, open_step, voluntary, strict=True)
+        ]
+        # .tolist() gives Python floats and ints: numpy scalars would make every later
+        # booking on these accounts numpy scalar arithmetic (same values, several times slower)
+        agents = RetailTrader.create_agents(
+            self.model,
+            n,
+            crowd=[self] * n,
+            deposit=deposit.tolist(),
+            direction=direction.tolist(),
+            leverage=leverage.tolist(),
+            trend=trend.tolist(),
+            open_step=open_step.tolist(),
+            close_step=close_step,
+        )
+        traders = agents.to_list()
+        for t in traders:
+            self.agenda[int(t.open_step)].append(t.open_position)
+            if t.close_step is not None and t.close_step < deadline:
+                self.agenda[int(t.close_step)].append(t.start_closing)
+        return traders
+
+    def __len__(self) -> int:
+        return len(self.traders)
+
+    def step(self) -> None:
+        """The crowd's step: closers re-post their patient close orders at each day's start,
+        the scheduled actions of the step run, then the traders whose Poisson clock fires act
+        — their number drawn binomially, the traders uniformly and their five uniforms each
+        in bulk from the model's generator, so a run is reproducible and 100,000 idle traders
+        cost nothing."""
+        model = self.model
+        step = model.step_index
+        self.trend_signal = model.recent_return(self.params.trend_lookback_steps)
+        if model.exchange.calendar.is_day_start(step) and self.closing:
+            for t in sorted(self.closing, key=lambda a: a.unique_id):
+                t.post_close()
+                if t.state == "done":
+                    self.closing.discard(t)
+        for action in self.agenda.pop(step, ()):
+            action()
+        crowd = self.traders
+        if not crowd:
+            return
+        rng = model.rng
+        k = rng.binomial(len(crowd), self.params.activity)
+        if k:
+            who = rng.integers(0, len(crowd), k).tolist()
+            draws = rng.random((k, 5)).tolist()
+            for i, u in zip(who, draws, strict=True):
+                crowd[i].step(u)
