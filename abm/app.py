@@ -22,8 +22,10 @@ from matplotlib.figure import Figure  # figures made without pyplot need no back
 from mesa.visualization import SolaraViz
 
 from abm.config import ConfigError
-from abm.model import CLASSES, MarketModel
+from abm.model import MarketModel
+from abm.palette import CLASS_COLORS, SERIES_COLORS, class_label
 from abm.scenarios import load
+from abm.schema import CLASSES
 
 SCENARIO = os.environ.get("ABM_APP_SCENARIO", "small")
 EVENT_KINDS = (
@@ -140,7 +142,7 @@ def _mark(ax, model: MarketModel) -> None:
     ax.axvspan(
         ex.harvest_start_step / spd,
         ex.calendar.deadline_step / spd,
-        color="C3",
+        color=SERIES_COLORS["harvest_window"],
         alpha=0.12,
         lw=0,
         label="harvest window",
@@ -204,10 +206,14 @@ def PricePanel(model: MarketModel):
     fig, ax = _figure()
     if len(df):
         x = _days_axis(model, df)
-        ax.plot(x, df["spot"], lw=1.0, label="spot")
-        ax.plot(x, df["futures"], lw=0.7, label="futures (last)")
-        ax.plot(x, df["best_bid"], lw=0.4, color="C2", alpha=0.6, label="best bid")
-        ax.plot(x, df["best_ask"], lw=0.4, color="C4", alpha=0.6, label="best ask")
+        ax.plot(x, df["spot"], lw=1.0, color=SERIES_COLORS["spot"], label="spot")
+        ax.plot(x, df["futures"], lw=0.7, color=SERIES_COLORS["futures"], label="futures (last)")
+        ax.plot(
+            x, df["best_bid"], lw=0.4, color=SERIES_COLORS["bid"], alpha=0.6, label="best bid"
+        )
+        ax.plot(
+            x, df["best_ask"], lw=0.4, color=SERIES_COLORS["ask"], alpha=0.6, label="best ask"
+        )
     _mark(ax, model)
     ax.set_ylabel("price")
     ax.set_title("Futures and spot")
@@ -220,7 +226,9 @@ def BasisPanel(model: MarketModel):
     fig, ax = _figure()
     if len(df):
         x = _days_axis(model, df)
-        ax.plot(x, df["basis"], lw=0.7, color="C2", label="basis (futures − spot)")
+        ax.plot(
+            x, df["basis"], lw=0.7, color=SERIES_COLORS["basis"], label="basis (futures − spot)"
+        )
     ax.axhline(0, color="0.6", lw=0.6)
     _mark(ax, model)
     ax.set_ylabel("basis")
@@ -246,10 +254,10 @@ def PositionsPanel(model: MarketModel):
         ax.plot(x, df["ndnp"], lw=1.2, color="k", label="NDNP")
         for c in CLASSES:
             if df[f"net_{c}"].abs().max() > 0:
-                ax.plot(x, df[f"net_{c}"], lw=0.7, label=c)
+                ax.plot(x, df[f"net_{c}"], lw=0.7, color=CLASS_COLORS[c], label=class_label(c))
         ax2.plot(x, df["open_interest"], lw=0.8, label="open interest")
         ax2.bar(
-            x, df["volume"], width=1 / model.cfg.calendar.steps_per_day, color="C7", label="volume"
+            x, df["volume"], width=1 / model.cfg.calendar.steps_per_day, color="0.6", label="volume"
         )
     ax.set_ylabel("net lots")
     ax.set_title("NDNP and net position by class")
@@ -267,8 +275,8 @@ def WealthPanel(model: MarketModel):
         for c in CLASSES:
             eq = df[f"equity_{c}"]
             if eq.abs().max() > 0:
-                ax.plot(x, eq - eq.iloc[0], lw=0.8, label=c)
-        ax2.plot(x, df["transfer_retail_to_hedger"], color="C3", lw=1.0)
+                ax.plot(x, eq - eq.iloc[0], lw=0.8, color=CLASS_COLORS[c], label=class_label(c))
+        ax2.plot(x, df["transfer_retail_to_hedger"], color=CLASS_COLORS["hedger"], lw=1.0)
     ax.set_ylabel("equity change")
     ax.set_title("Equity by class, and the running transfer")
     _legend(ax)
@@ -285,7 +293,7 @@ def DepthPanel(model: MarketModel):
         ax.barh(
             [c.to_price(p) for p, _ in bids],
             [q for _, q in bids],
-            color="C2",
+            color=SERIES_COLORS["bid"],
             height=0.8 * c.tick_size,
             label="bids",
         )
@@ -293,7 +301,7 @@ def DepthPanel(model: MarketModel):
         ax.barh(
             [c.to_price(p) for p, _ in asks],
             [-q for _, q in asks],
-            color="C3",
+            color=SERIES_COLORS["ask"],
             height=0.8 * c.tick_size,
             label="asks",
         )

@@ -45,40 +45,53 @@ class RunResult:
         Returns the matplotlib Figure (Jupyter shows it inline)."""
         import matplotlib.pyplot as plt
 
+        from abm.palette import CLASS_COLORS, SERIES_COLORS, class_label
+        from abm.schema import CLASSES
+
         ts = self.timeseries
-        cal = self.config.calendar if self.config is not None else None
-        spd = cal.steps_per_day if cal is not None else 1
+        cfg = self.config
+        spd = cfg.calendar.steps_per_day if cfg is not None else 1
         x = ts.index.to_numpy() / spd
         fig, axes = plt.subplots(4, 1, figsize=(7.2, 7.5), sharex=True)
         ax = axes[0]
-        ax.plot(x, ts["spot"], lw=1.0, label="spot")
-        ax.plot(x, ts["futures"], lw=0.7, label="futures")
+        ax.plot(x, ts["spot"], lw=1.0, color=SERIES_COLORS["spot"], label="spot")
+        ax.plot(x, ts["futures"], lw=0.7, color=SERIES_COLORS["futures"], label="futures")
         ax.set_ylabel("price")
         ax = axes[1]
-        ax.plot(x, ts["basis"], lw=0.7, color="C2", label="basis (futures − spot)")
+        ax.plot(
+            x, ts["basis"], lw=0.7, color=SERIES_COLORS["basis"], label="basis (futures − spot)"
+        )
         ax.axhline(0, color="0.6", lw=0.6)
         ax.set_ylabel("basis")
         ax = axes[2]
         ax.plot(x, ts["ndnp"], lw=1.2, color="k", label="NDNP")
-        for cls in ("retail", "hedger", "market_maker", "arbitrageur", "commercial"):
+        # every class keeps its colour in every panel (abm.palette)
+        for cls in CLASSES:
             col = f"net_{cls}"
             if col in ts and ts[col].abs().max() > 0 and cls != "retail":
-                ax.plot(x, ts[col], lw=0.7, label=cls.replace("_", " "))
+                ax.plot(x, ts[col], lw=0.7, color=CLASS_COLORS[cls], label=class_label(cls))
         ax.set_ylabel("net position (lots)")
         ax = axes[3]
-        for cls in ("retail", "hedger", "market_maker", "arbitrageur", "commercial"):
+        for cls in CLASSES:
             col = f"equity_{cls}"
             if col in ts and ts[col].abs().max() > 0:
-                ax.plot(x, ts[col] - ts[col].iloc[0], lw=0.8, label=cls.replace("_", " "))
+                ax.plot(
+                    x,
+                    ts[col] - ts[col].iloc[0],
+                    lw=0.8,
+                    color=CLASS_COLORS[cls],
+                    label=class_label(cls),
+                )
         ax.set_ylabel("wealth change")
         ax.set_xlabel("trading day")
-        if cal is not None:
-            deadline = (cal.trading_days - 1 - cal.forced_close_lead_days) + (
-                cal.forced_close_step / spd
-            )
-            start = deadline - self.config.hedger.harvest_window_steps / spd
+        if cfg is not None:
+            from abm.build import calendar, harvest_start_step
+
+            cal = calendar(cfg)
+            deadline = cal.deadline_step / spd
+            start = harvest_start_step(cfg) / spd
             for a in axes:
-                a.axvspan(start, deadline, color="C3", alpha=0.12, lw=0)
+                a.axvspan(start, deadline, color=SERIES_COLORS["harvest_window"], alpha=0.12, lw=0)
                 a.axvline(deadline, color="0.25", ls="--", lw=0.9)
             if last_days is not None:
                 axes[0].set_xlim(cal.trading_days - last_days, cal.trading_days)

@@ -12,15 +12,9 @@ from __future__ import annotations
 import heapq
 from collections import deque
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any, Literal, NamedTuple
 
 BUY, SELL = 1, -1
-
-
-class Side(IntEnum):
-    BUY = 1
-    SELL = -1
 
 
 OrderType = Literal["limit", "market", "ioc"]
