@@ -716,11 +716,137 @@ class RunConfig(_Section):
 
     # -- convenience -------------------------------------------------------------------------
     def with_updates(self, updates: dict[str, Any]) -> RunConfig:
-        """A validated copy with dotted-path (or short-name) updates applied."""
+        """A validated copy with dotted-path (or short-name) updates applied. An update that
+        changes a field with no effect in the resulting config is refused (:func:`inert`)."""
         data = self.model_dump()
         for key, value in updates.items():
             _set_dotted(data, key, value)
-        return validate(data)
+        after = validate(data)
+        refuse_inert(self, after, updates)
+        return after
+
+    def value(self, path: str) -> Any:
+        """The value at a dotted path (or short name)."""
+        node: Any = self
+        for part in dotted(path).split("."):
+            node = getattr(node, part)
+        return node
+
+
+def inert(cfg: RunConfig) -> dict[str, str]:
+    """The fields that have no effect on a run of ``cfg``, each (dotted path) with why and what
+    would give it one. Each rule is checked by running a config with the field changed
+    (tests/test_inert.py): the results do not move."""
+    out: dict[str, str] = {}
+
+    def section(name: str, why: str, keep: tuple[str, ...] = ()) -> None:
+        for f in type(getattr(cfg, name)).model_fields:
+            if f not in keep:
+                out.setdefault(f"{name}.{f}", why)
+
+    h = cfg.hedger
+    if not h.enabled:
+        section("hedger", "there is no hedger (hedger.enabled = false)", keep=("enabled",))
+    elif h.spread_policy in ("optimal", "ordinary"):
+        out["hedger.harvest_spread"] = (
+            f"the harvest policy '{h.spread_policy}' does not use a typed-in spread; only the "
+            "labelled baselines do (hedger.spread_policy = fixed or competitive)"
+        )
+    if cfg.arbitrageurs.n == 0:
+        section(
+            "arbitrageurs",
+            "there are no delivery arbitrageurs (arbitrageurs.n = 0); set arbitrageurs.n, e.g. "
+            "--set arbitrageurs.n=2",
+            keep=("n",),
+        )
+    mm = cfg.market_maker
+    if not mm.enabled:
+        section(
+            "market_maker",
+            "there is no market maker (market_maker.enabled = false)",
+            keep=("enabled",),
+        )
+    elif mm.deliverable:
+        out["market_maker.flatten_lead_steps"] = (
+            "a market maker with delivery rights (market_maker.deliverable = true) never "
+            "flattens before the deadline"
+        )
+    co = cfg.commercials
+    if not co.present:
+        # (not soft_capacity: removing the commercials may have to lower it with capacity)
+        for f in ("delivery_cost", "cost_slope", "trade_lots", "ladder_levels"):
+            out[f"commercials.{f}"] = (
+                "there are no commercials (commercials.open_interest, capacity and activity are "
+                "all 0); give them a position, room or business"
+            )
+    elif co.activity == 0:
+        out["commercials.trade_lots"] = (
+            "the commercials never trade for their business (commercials.activity = 0)"
+        )
+    rc = cfg.retail
+    if rc.leverage_mode == "margin":
+        for f in ("leverage_min", "leverage_max"):
+            out[f"retail.{f}"] = (
+                "used only when retail.leverage_mode = absolute; in margin mode the traders use "
+                "retail.leverage_fraction_min..max of what the margin allows"
+            )
+    else:
+        for f in ("leverage_fraction_min", "leverage_fraction_max"):
+            out[f"retail.{f}"] = (
+                "used only when retail.leverage_mode = margin; in absolute mode the traders "
+                "use retail.leverage_min..max"
+            )
+    if rc.ndnp_target is None and rc.ndnp_target_share is None:
+        for f in ("ndnp_target_window_days", "ndnp_target_tolerance"):
+            out[f"retail.{f}"] = (
+                "no NDNP target is set (retail.ndnp_target or retail.ndnp_target_share)"
+            )
+    if rc.trend_share == 0 or not rc.noise_trading:
+        out["retail.trend_lookback_steps"] = (
+            "no trader follows trends (retail.trend_share = 0 or retail.noise_trading = false)"
+        )
+    sp = cfg.spot
+    if sp.kind != "csv":
+        for f in ("csv_path", "csv_resample"):
+            out[f"spot.{f}"] = f"the spot is not read from a CSV (spot.kind = {sp.kind})"
+    if sp.kind != "ou":
+        for f in ("mean_reversion", "long_run_mean", "jump_intensity", "jump_mean", "jump_std"):
+            out[f"spot.{f}"] = (
+                f"used only by the Ornstein–Uhlenbeck spot (spot.kind = ou), not {sp.kind}"
+            )
+    if sp.kind != "gbm":
+        out["spot.drift"] = f"used only by the GBM spot (spot.kind = gbm), not {sp.kind}"
+    if not cfg.discretion.enabled:
+        section(
+            "discretion",
+            "the exchange uses no discretion (discretion.enabled = false)",
+            keep=("enabled",),
+        )
+    risk_limited = h.enabled and h.risk_limit is not None
+    vol_scaled = mm.enabled and mm.vol_scaled
+    if not risk_limited:
+        out["risk.var_z"] = "no value-at-risk limit is set (hedger.risk_limit = none, or no hedger)"
+        if not vol_scaled:
+            for f in ("half_life_days", "reference_vol"):
+                out[f"risk.{f}"] = (
+                    "no liquidity provider reads the market's volatility (no hedger.risk_limit "
+                    "and no market_maker.vol_scaled)"
+                )
+    return out
+
+
+def refuse_inert(before: RunConfig, after: RunConfig, updates: dict[str, Any]) -> None:
+    """Raise `ConfigError` if an update changed a field that has no effect in ``after``,
+    saying why and what to set instead."""
+    idle = inert(after)
+    bad = []
+    for key in updates:
+        path = dotted(key)
+        if path in idle and before.value(path) != after.value(path):
+            shown = key if key == path else f"{key} ({path})"
+            bad.append(f"{shown} = {after.value(path)!r} has no effect here: {idle[path]}")
+    if bad:
+        raise ConfigError("\n".join(bad))
 
 
 def dotted(key: str) -> str:
@@ -791,9 +917,18 @@ def read_toml(path: str | Path, updates: dict[str, Any] | None = None) -> RunCon
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     data.setdefault("name", path.stem)
     data = copy.deepcopy(data)
-    for key, value in (updates or {}).items():
+    if not updates:
+        return validate(data)
+    try:
+        before: RunConfig | None = validate(copy.deepcopy(data))
+    except ConfigError:  # a file the updates complete: nothing to compare against
+        before = None
+    for key, value in updates.items():
         _set_dotted_loose(data, key, value)
-    return validate(data)
+    after = validate(data)
+    if before is not None:
+        refuse_inert(before, after, updates)
+    return after
 
 
 def _set_dotted_loose(data: dict[str, Any], key: str, value: Any) -> None:

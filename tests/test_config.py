@@ -51,7 +51,13 @@ def test_none_words():
 
 def test_short_names_and_dotted_updates():
     cfg = RunConfig().with_updates(
-        {"retail_long_share": 0.8, "hedger.harvest_spread": 4.5, "arbitrage_capacity": 300}
+        {
+            "retail_long_share": 0.8,
+            "hedger.spread_policy": "fixed",
+            "hedger.harvest_spread": 4.5,
+            "arbitrageurs.n": 2,
+            "arbitrage_capacity": 300,
+        }
     )
     assert cfg.retail.long_share == 0.8 and cfg.hedger.harvest_spread == 4.5
     assert cfg.arbitrageurs.capacity == 300
