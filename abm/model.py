@@ -171,6 +171,8 @@ class MarketModel(mesa.Model):
             model_reporters=reporters, agent_reporters=agent_reporters
         )
         self.wall_seconds = 0.0
+        self._t0: float | None = None
+        #: the run's :class:`~abm.results.RunResult`, set when the last step has been taken
         self.result = None
         # average order-book depth by level (k-th best price), sampled every DEPTH_EVERY steps
         self.depth_sum = np.zeros((2, DEPTH_LEVELS))
@@ -274,6 +276,8 @@ class MarketModel(mesa.Model):
         if s >= self.n_steps:
             self.running = False
             return
+        if self._t0 is None:  # stepped by hand or by mesa.batch_run: time from the first step
+            self._t0 = time.perf_counter()
         cfg = self.cfg
         ex = self.exchange
         cal = ex.calendar
@@ -317,6 +321,7 @@ class MarketModel(mesa.Model):
         if self.step_index == self.n_steps:
             ex.expire(float(self.spot_path[self.n_steps]))
             self.running = False
+            self._finish()
 
     def _mark(self, s: int) -> None:
         """What the summary needs from the harvest's start and the deadline, as they stand
@@ -435,9 +440,8 @@ class MarketModel(mesa.Model):
     # -- running -------------------------------------------------------------------------------
     def run(self, progress: bool = False):
         """Run to expiry and return the :class:`~abm.results.RunResult`."""
-        from abm.metrics import summarize
-
-        t0 = time.perf_counter()
+        if self._t0 is None:
+            self._t0 = time.perf_counter()
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -458,13 +462,28 @@ class MarketModel(mesa.Model):
             gc.unfreeze()
         if bar is not None:
             bar.close()
-        self.wall_seconds += time.perf_counter() - t0
+        if self.result is None:
+            raise RuntimeError(
+                f"the run stopped at step {self.step_index} of {self.n_steps} "
+                "(model.running was set False before expiry); it has no summary"
+            )
+        return self.result
+
+    def _finish(self) -> None:
+        """The run has expired: its summary, computed once, for :meth:`run`, for a model
+        stepped by hand and for ``mesa.batch_run`` (whose rows then carry it)."""
+        from abm.metrics import summarize
+        from abm.provenance import provenance
+
+        if self._t0 is not None:
+            self.wall_seconds += time.perf_counter() - self._t0
+            self._t0 = None
         self.result = summarize(self)
         if self.result.provenance is None:
-            from abm.provenance import provenance
-
             self.result.provenance = provenance(self.cfg, self.overrides)
-        return self.result
+        add = getattr(self.datacollector, "add_summary", None)  # a plain Mesa collector has none
+        if add is not None:
+            add(self.result.summary)
 
 
 def _relative_change(before: float, after: float) -> float:
@@ -491,7 +510,8 @@ def _flow(flows: dict, payer: str, payee: str) -> float:
 
 class SeriesCollector(mesa.DataCollector):
     """Mesa's DataCollector for a model whose series are plain numbers gathered in
-    ``model.obs`` every step.
+    ``model.obs`` every step, and whose last row also carries the run's summary metrics
+    (so ``mesa.batch_run`` rows hold the headline results, not only the last step's series).
 
     Mesa deep-copies each reporter's value in case it is mutable; for ~40 floats a step that
     copying was a fifth of a default run. The model series are appended as they are (the same
@@ -509,6 +529,21 @@ class SeriesCollector(mesa.DataCollector):
                 super().collect(model)
             finally:
                 self.model_reporters = reporters
+
+    def add_summary(self, summary: dict[str, Any]) -> None:
+        """The run's summary as model variables: empty (None) on every row but the last.
+        A summary metric named like a series (``bad_debt``, ``n_margin_calls``, ...) is
+        added as ``<name>_at_expiry``: the series' last row is the last step's, before the
+        contract expires."""
+        n = len(next(iter(self.model_vars.values()), []))
+        if n == 0:
+            return
+        series = set(self.model_vars)
+        for key, value in summary.items():
+            if not (value is None or isinstance(value, (int, float, str, bool))):
+                continue
+            name = f"{key}_at_expiry" if key in series else key
+            self.model_vars[name] = [None] * (n - 1) + [value]
 
 
 def _reader(name: str) -> Callable[[MarketModel], float]:

@@ -157,6 +157,20 @@ def test_mesa_batch_run_drives_the_model():
     for col in ("futures", "ndnp", "open_interest", "equity_retail"):
         assert row[col] == ts[col].iloc[-1]
     assert row["Step"] == m.time
+    # and the run's summary: the harvest, its theory, the transfer (issue 20)
+    s = m.result.summary
+    for key in (
+        "harvest_discount",
+        "theory_divergence",
+        "ndnp_at_deadline",
+        "harvest_policy",
+        "transfer_retail_to_hedger_harvest_forced_close",
+        "n_firms",
+    ):
+        assert row[key] == s[key], key
+    # a summary metric named like a series keeps the series' column for the last step
+    assert row["bad_debt_at_expiry"] == s["bad_debt"]
+    assert row["transfer_retail_to_hedger_at_expiry"] == s["transfer_retail_to_hedger"]
 
 
 def test_rng_and_seed_are_the_configs_seed():
