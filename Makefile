@@ -5,7 +5,7 @@ SHELL := /bin/bash
 VENV  := .venv
 VPY   := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-SCENARIO ?= default
+SCENARIO ?= one_sided
 
 define FIND_PYTHON
 for c in "$(PYTHON)" python3.13 python3.12 \

@@ -208,12 +208,8 @@ def PricePanel(model: MarketModel):
         x = _days_axis(model, df)
         ax.plot(x, df["spot"], lw=1.0, color=SERIES_COLORS["spot"], label="spot")
         ax.plot(x, df["futures"], lw=0.7, color=SERIES_COLORS["futures"], label="futures (last)")
-        ax.plot(
-            x, df["best_bid"], lw=0.4, color=SERIES_COLORS["bid"], alpha=0.6, label="best bid"
-        )
-        ax.plot(
-            x, df["best_ask"], lw=0.4, color=SERIES_COLORS["ask"], alpha=0.6, label="best ask"
-        )
+        ax.plot(x, df["best_bid"], lw=0.4, color=SERIES_COLORS["bid"], alpha=0.6, label="best bid")
+        ax.plot(x, df["best_ask"], lw=0.4, color=SERIES_COLORS["ask"], alpha=0.6, label="best ask")
     _mark(ax, model)
     ax.set_ylabel("price")
     ax.set_title("Futures and spot")

@@ -277,4 +277,3 @@ def participants(model: mesa.Model, cfg: RunConfig, plugins: Plugins) -> Partici
             )
     user = [kind(model, **params) for kind, n, params in plugins.agents for _ in range(n)]
     return Participants(hedgers, mm, arbitrageurs, crowd, flow, commercials, user)
-

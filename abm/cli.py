@@ -42,53 +42,6 @@ def _parse_sets(items: list[str]) -> dict[str, Any]:
     return updates
 
 
-SECTIONS = [
-    (
-        "Market",
-        [
-            "scenario",
-            "seed",
-            "retail_long_share",
-            "margin_rate",
-            "forced_close_lead_days",
-            "arbitrage_capacity",
-            "harvest_spread",
-            "loss_regime",
-        ],
-    ),
-    (
-        "Harvest",
-        [
-            "ndnp_at_harvest_start",
-            "ndnp_share_of_open_interest",
-            "basis_at_forced_close",
-            "relative_basis_at_forced_close",
-            "max_abs_basis_final_window",
-            "basis_at_expiry",
-            "transfer_retail_to_hedger_harvest_forced_close",
-            "theory_transfer",
-            "transfer_retail_to_hedger",
-        ],
-    ),
-    (
-        "P&L by class",
-        ["pnl_retail", "pnl_hedger", "pnl_market_maker", "pnl_arbitrageurs", "fees_total"],
-    ),
-    (
-        "Risk",
-        [
-            "n_margin_calls",
-            "n_liquidations",
-            "n_negative_equity",
-            "bad_debt",
-            "retail_open_interest_at_deadline",
-            "forced_close_lots",
-        ],
-    ),
-    ("Accounting", ["ledger_residual", "volume_total", "wall_seconds"]),
-]
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         if v != v:
@@ -96,30 +49,134 @@ def _fmt(v: Any) -> str:
         if abs(v) >= 1000:
             return f"{v:,.0f}"
         return f"{v:.4g}"
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) >= 10_000:
+        return f"{v:,d}"
     return str(v)
 
 
-def _print_summary(summary: dict[str, Any], out: Path) -> None:
+def summary_rows(result) -> list[tuple[str, str, str, str]]:
+    """The run summary as (section, key, value, note) rows: the inputs the run used (none it
+    did not), the harvest beside its theory, every class's P&L with the fees, delivery costs,
+    insurance fund and broker's bad debt that close the ledger, risk and accounting."""
+    from abm.config import inert
+    from abm.palette import class_label
+    from abm.schema import CLASSES
+
+    s = result.summary
+    cfg = result.config
+    idle = inert(cfg) if cfg is not None else {}
+    rows: list[tuple[str, str, str, str]] = []
+
+    def add(section: str, key: str, note: str = "", value: Any = None) -> None:
+        if value is None and key not in s:
+            return
+        rows.append((section, key, _fmt(s[key] if value is None else value), note))
+
+    m = "Market"
+    add(m, "scenario")
+    add(m, "seed")
+    add(m, "n_retail")
+    add(m, "retail_long_share")
+    add(m, "margin_rate", "base; step-ups move with it")
+    add(m, "forced_close_lead_days")
+    add(m, "loss_regime")
+    add(m, "harvest_policy", "hedger.spread_policy")
+    add(m, "n_firms")
+    if "arbitrageurs.capacity" not in idle:
+        add(m, "arbitrage_capacity")
+    if "hedger.harvest_spread" not in idle:
+        add(m, "harvest_spread", "typed-in spread of the labelled baseline policy")
+    h = "Harvest"
+    oi = s.get("ndnp_share_of_open_interest")
+    share = f"{100 * oi:+.1f} % of open interest" if isinstance(oi, float) and oi == oi else ""
+    add(h, "ndnp_at_harvest_start", share)
+    add(h, "ndnp_at_deadline", "the theory's Q (+ = crowd long)")
+    add(h, "harvest_discount", "last forced lot vs fair value")
+    add(h, "theory_divergence", f"bound: {s.get('theory_bound', '')}")
+    add(h, "transfer_retail_to_hedger_harvest_forced_close", "at the harvest price")
+    add(h, "theory_transfer", "closed form")
+    add(h, "basis_at_forced_close", "see (1) below")
+    add(h, "max_abs_basis_final_window")
+    add(h, "basis_at_expiry")
+    add(h, "transfer_retail_to_hedger", "all channels")
+    p = "P&L by class"
+    bc = result.by_class
+    total = 0.0
+    if bc is not None and len(bc):
+        order = [c for c in CLASSES if c in bc.index] + [c for c in bc.index if c not in CLASSES]
+        for cls in order:
+            pnl = float(bc.loc[cls, "pnl"])
+            rows.append((p, f"pnl {class_label(str(cls))}", _fmt(pnl), ""))
+            total += pnl
+    ledger = [
+        ("fees_total", 1.0, "to exchange and brokers"),
+        ("delivery_costs_total", 1.0, "to the warehouses"),
+        ("bad_debt_broker", -1.0, "absorbed by the brokers"),
+    ]
+    for key, sign, note in ledger:
+        if key in s:
+            rows.append((p, key, _fmt(sign * s[key] + 0.0), note))
+            total += sign * float(s[key])
+    if cfg is not None and "insurance_fund_final" in s:
+        gain = float(s["insurance_fund_final"]) - cfg.clearing.insurance_fund_initial
+        rows.append((p, "insurance_fund_gain", _fmt(gain), "penalties − payouts"))
+        total += gain
+    rows.append((p, "sum", f"{total:.3g}", "0: the ledger closes"))
+    r = "Risk"
+    for key in (
+        "n_margin_calls",
+        "n_liquidations",
+        "n_negative_equity",
+        "bad_debt",
+        "retail_open_interest_at_deadline",
+        "forced_close_lots",
+    ):
+        add(r, key)
+    a = "Accounting"
+    add(a, "ledger_residual")
+    add(a, "volume_total")
+    add(a, "wall_seconds")
+    if s.get("notes"):
+        rows.append(("Notes", "notes", "", str(s["notes"])))
+    return rows
+
+
+def _print_summary(result, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    s = result.summary
     console = Console()
-    table = Table(title=f"Run summary — {summary['scenario']}", show_header=False)
-    table.add_column("key", style="bold")
-    table.add_column("value", justify="right")
-    for title, keys in SECTIONS:
-        table.add_row(f"[underline]{title}[/underline]", "")
-        for k in keys:
-            if k in summary:
-                table.add_row(k, _fmt(summary[k]))
+    table = Table(title=f"Run summary — {s['scenario']}", show_header=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("note", style="dim")
+    section = None
+    for sec, key, value, note in summary_rows(result):
+        if sec != section:
+            table.add_row(f"[underline]{sec}[/underline]", "", "")
+            section = sec
+        table.add_row(key, value, note.replace("[", "\\["))
     console.print(table)
-    ratio = summary.get("theory_transfer")
-    got = summary.get("transfer_retail_to_hedger_harvest_forced_close")
-    if ratio:
+    theory = s.get("theory_transfer")
+    got = s.get("transfer_retail_to_hedger_harvest_forced_close")
+    if theory and theory == theory and got is not None:
         console.print(
-            f"harvest transfer / theory = {got / ratio:.3f}  (what the crowd lost in the forced "
-            "close, over the closed-form dominant-firm prediction for the NDNP at the deadline, "
-            "theory_transfer; 1 = the harvest the theory predicts)"
+            f"harvest transfer / theory = {got / theory:.3f}  (what the crowd lost at the "
+            "harvest price, over the closed-form dominant-firm prediction for the NDNP at the "
+            "deadline; 1 = the harvest the theory predicts)"
+        )
+    console.print(
+        "(1) basis_at_forced_close is the VWAP of all forced-close fills − spot: it mixes the "
+        "crowd's own longs and shorts crossing near the mid with the lots sold at the harvest "
+        "price, so it is smaller than harvest_discount, the last lot against fair value."
+    )
+    share = s.get("ndnp_share_of_open_interest")
+    if isinstance(share, float) and abs(share) < 0.05:
+        console.print(
+            f"The crowd is nearly balanced (its NDNP is {100 * share:+.1f} % of open interest): "
+            "the forced close has little to harvest. `abm run one_sided` runs the same market "
+            "with a 90 % long crowd, where the harvest shows."
         )
     console.print(f"results written to [bold]{out}[/bold] (summary.json, *.parquet)")
 
@@ -144,7 +201,8 @@ def run(
         typer.Option(
             help="Directory for the results (default: a new folder "
             "results/runs/<scenario>/<time>-seed<seed>, with results/runs/<scenario>/latest "
-            "pointing at it)."
+            "pointing at it; with --set, <time>-seed<seed>-set-<hash of the overrides>, and "
+            "latest left alone)."
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -162,31 +220,48 @@ def run(
         cfg = load(scenario, updates)
         model = MarketModel(cfg)
         model.overrides = updates
+        # a run with --set is another market than the scenario's: its folder says so, and it
+        # leaves the scenario's `latest` alone
+        changed = {k: v for k, v in updates.items() if k != "seed"}
+        tag = overrides_tag(changed) if changed else ""
         # the folder is made before the run, so a path that cannot be written fails now
-        target = out if out is not None else new_run_dir(RESULTS_DIR / cfg.name, cfg.seed)
+        target = out if out is not None else new_run_dir(RESULTS_DIR / cfg.name, cfg.seed, tag)
         _writable_dir(target)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     result = model.run(progress=progress and sys.stderr.isatty() and not as_json)
     result.save(target)
-    if out is None:
+    if out is None and not changed:
         _point_latest(target)
     if as_json:
         typer.echo(json.dumps(_jsonable(result.summary), indent=2))
     else:
-        _print_summary(result.summary, target)
+        _print_summary(result, target)
 
 
-def new_run_dir(parent: Path, seed: int) -> Path:
-    """A folder of its own for one run under ``parent``: ``<UTC time>-seed<seed>``, with a
-    counter if two runs start in the same second; created here, so no two runs share it."""
+def overrides_tag(updates: dict[str, Any]) -> str:
+    """``set-<8 hex>``: a short hash of the overrides (dotted paths and values), the same for
+    the same overrides however they are spelled or ordered."""
+    import hashlib
+
+    from abm.config import dotted
+
+    canon = json.dumps({dotted(k): v for k, v in updates.items()}, sort_keys=True, default=str)
+    return "set-" + hashlib.sha256(canon.encode()).hexdigest()[:8]
+
+
+def new_run_dir(parent: Path, seed: int, tag: str = "") -> Path:
+    """A folder of its own for one run under ``parent``: ``<UTC time>-seed<seed>`` (then
+    ``-<tag>``, e.g. the overrides' hash), with a counter if two runs start in the same
+    second; created here, so no two runs share it."""
     import datetime as dt
 
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
     parent.mkdir(parents=True, exist_ok=True)
+    base = f"{stamp}-seed{seed}" + (f"-{tag}" if tag else "")
     for k in range(1000):
-        d = parent / (f"{stamp}-seed{seed}" + (f"-{k}" if k else ""))
+        d = parent / (base + (f"-{k}" if k else ""))
         try:
             d.mkdir()
             return d
@@ -307,6 +382,9 @@ def sweep(
     except (ConfigError, ValueError, FileExistsError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
+    if retry_failed and report.total == 0:
+        typer.echo(f"{sp.name}: no failures recorded in {report.root}; nothing to retry")
+        return
     typer.echo(
         f"{sp.name}: {report.done} runs done, {len(report.failed)} failed, {report.skipped} "
         f"already on disk, of {report.total}; {report.seconds:.1f} s "
@@ -322,11 +400,17 @@ def sweep(
 
 @app.command()
 def query(
-    results: Annotated[Path, typer.Argument(help="A sweep's results directory.")],
-    sql: Annotated[str, typer.Argument(help="SQL over the views runs, timeseries, failures.")],
+    results: Annotated[Path, typer.Argument(help="A sweep's or a single run's results folder.")],
+    sql: Annotated[
+        str,
+        typer.Argument(
+            help="SQL over a sweep's views runs, timeseries, points, failures; or a run's "
+            "summary (= runs), timeseries, accounts, events, days, by_class, depth."
+        ),
+    ],
     csv: Annotated[bool, typer.Option(help="Print CSV instead of a table.")] = False,
 ) -> None:
-    """Query a sweep's stored results with DuckDB."""
+    """Query stored results (a sweep's folder or a single run's) with DuckDB."""
     from abm.results import query as run_query
 
     try:
@@ -387,14 +471,23 @@ def sensitivity(
     quick: Annotated[
         bool, typer.Option(help="The spec's small [quick] size, in OUT/<name>-quick/.")
     ] = False,
-    workers: Annotated[int | None, typer.Option(help="Workers, if runs are missing.")] = None,
-    address: Annotated[str | None, typer.Option(help="Dask scheduler address.")] = None,
-    serial: Annotated[bool, typer.Option(help="Run missing points in-process.")] = False,
+    run: Annotated[
+        bool,
+        typer.Option(
+            "--run", help="Run the missing points first (the command says how many it will run)."
+        ),
+    ] = False,
+    workers: Annotated[int | None, typer.Option(help="Workers, with --run.")] = None,
+    address: Annotated[str | None, typer.Option(help="Dask scheduler address, with --run.")] = None,
+    serial: Annotated[
+        bool, typer.Option(help="Run missing points in-process, with --run.")
+    ] = False,
 ) -> None:
-    """Sobol indices (first-order and total, with confidence intervals) of the sweep's outputs;
-    runs whatever points are missing first, then stores sensitivity.parquet beside the sweep."""
+    """Sobol indices (first-order and total, with confidence intervals) of a stored Sobol
+    sweep's outputs, written as sensitivity.parquet beside it. It analyses what is stored; if
+    runs are missing it says how many (and about how long they take) and stops, unless --run."""
     from abm.results import load as load_runs
-    from abm.sweeps.runner import run_sweep
+    from abm.sweeps.runner import SweepStore, run_sweep
     from abm.sweeps.sensitivity import analyse, sensitivity_verdict
     from abm.sweeps.spec import load_spec
 
@@ -405,24 +498,61 @@ def sensitivity(
                 f"sweep '{sp.name}' has design '{sp.design}'; sensitivity needs design = 'sobol'"
             )
         folder = f"{sp.name}-quick" if quick else sp.name
-        run_sweep(
-            sp,
-            out,
-            workers=workers,
-            address=address,
-            serial=serial,
-            resume=True,
-            quick=quick,
-            folder=folder,
-        )
-        table = load_runs(Path(out) / folder)
-        res = analyse(sp, table, Path(out) / folder)
+        store = SweepStore(Path(out) / folder)
+        done = store.done_ids() if store.root.exists() else set()
+        missing = sp.n_runs() - len(done & {r.run_id for r in sp.iter_runs()})
+        if missing and not run:
+            raise ConfigError(
+                f"{store.root}: {missing:,} of {sp.n_runs():,} runs of '{sp.name}' are not "
+                f"stored ({_how_long(store, missing, workers)}). Run them with `abm sweep "
+                f"{spec}{' --quick' if quick else ''} --out {out} --resume` (or pass --run "
+                "here); or point --out at the results that hold them, e.g. --out results/paper"
+            )
+        if missing:
+            typer.echo(f"running {missing:,} missing runs ({_how_long(store, missing, workers)})")
+            run_sweep(
+                sp,
+                out,
+                workers=workers,
+                address=address,
+                serial=serial,
+                resume=True,
+                quick=quick,
+                folder=folder,
+            )
+        table = load_runs(store.root)
+        res = analyse(sp, table, store.root)
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
     cols = ["output", "method", "parameter", "S1", "S1_lo", "S1_hi", "ST", "ST_lo", "ST_hi"]
     typer.echo(res[cols + ["q2"]].to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     typer.echo(sensitivity_verdict(res))
+
+
+def _how_long(store, n: int, workers: int | None) -> str:
+    """About how long ``n`` runs take, from the stored runs' own times (else unknown)."""
+    w = workers or os.cpu_count() or 1
+    try:
+        times = _mean_run_seconds(store)
+    except (OSError, ValueError, RuntimeError):  # no readable runs: no estimate
+        times = None
+    if not times:
+        return "duration unknown until a run has finished"
+    minutes = n * times / w / 60
+    return f"about {minutes:,.0f} minutes on {w} workers at {times:.2f} s a run"
+
+
+def _mean_run_seconds(store) -> float | None:
+    """Mean seconds of the runs stored in a sweep folder, or None."""
+    from abm.results import load as load_runs
+
+    if not store.root.exists():
+        return None
+    t = load_runs(store.root)
+    if "run_seconds" not in t or not len(t):
+        return None
+    return float(t["run_seconds"].mean())
 
 
 @app.command()

@@ -241,8 +241,10 @@ def _connect(path: str | Path):
     import duckdb
 
     p = Path(path)
-    if not ((p / "runs").is_dir() or (p / "runs.parquet").exists()):
-        raise FileNotFoundError(f"{p}: no runs/ or runs.parquet; not a sweep results directory")
+    if (p / "summary.json").exists():
+        return _connect_run(p)
+    if not _is_sweep(p):
+        raise FileNotFoundError(_not_results(p))
     con = duckdb.connect()
 
     def sources(one: Path, many: Path) -> list[str]:
@@ -283,6 +285,83 @@ def _connect(path: str | Path):
     return con
 
 
+def _connect_run(p: Path):
+    """A DuckDB connection over one run's folder: ``summary`` (also as ``runs``, one row) and
+    a view per stored table (timeseries, accounts, events, days, by_class, depth)."""
+    import duckdb
+
+    con = duckdb.connect()
+    summary = pd.DataFrame([json.loads((p / "summary.json").read_text())])
+    con.register("summary", summary)
+    con.execute("CREATE VIEW runs AS SELECT * FROM summary")
+    for name in TABLES:
+        f = p / f"{name}.parquet"
+        if f.exists():
+            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{f}')")
+    return con
+
+
+def _is_sweep(p: Path) -> bool:
+    runs = p / "runs"
+    return (
+        (p / "runs.parquet").exists()
+        or (p / "manifest.json").exists()
+        or (runs.is_dir() and any(runs.glob("*.parquet")))
+    )
+
+
+def _is_results(p: Path) -> bool:
+    return (p / "summary.json").exists() or _is_sweep(p)
+
+
+def results_folders(root: str | Path, depth: int = 3, budget: int = 2000) -> list[Path]:
+    """Sweep and run folders under ``root``, at most ``depth`` levels down and looking into at
+    most ``budget`` folders (a results folder is not descended into), sorted."""
+    root = Path(root)
+    found: list[Path] = []
+    seen = [0]
+
+    def walk(d: Path, level: int) -> None:
+        seen[0] += 1
+        if seen[0] > budget:
+            return
+        if _is_results(d):
+            found.append(d)
+            return
+        if level == 0:
+            return
+        try:
+            children = sorted(c for c in d.iterdir() if c.is_dir() and not c.name.startswith("."))
+        except OSError:
+            return
+        for c in children:
+            walk(c, level - 1)
+
+    if root.is_dir():
+        walk(root, depth)
+    return found
+
+
+def _not_results(p: Path) -> str:
+    """Why ``p`` cannot be queried, and which results folders exist near it."""
+    what = "does not exist" if not p.exists() else "holds no runs/, runs.parquet or summary.json"
+    msg = f"{p} {what}: not a sweep's or a run's results folder"
+    quick = p.with_name(p.name + "-quick")
+    if _is_results(quick):
+        return f"{msg}. The --quick sweep is stored in {quick}"
+    anchor = p
+    while not anchor.is_dir() and anchor != anchor.parent:
+        anchor = anchor.parent
+    if anchor == anchor.parent:  # nothing of the path exists: do not search the whole disk
+        return msg
+    near = results_folders(anchor)
+    if near:
+        shown = ", ".join(str(f) for f in near[:12])
+        more = f" and {len(near) - 12} more" if len(near) > 12 else ""
+        return f"{msg}. Results folders there: {shown}{more}"
+    return f"{msg}, and there are no results folders under {anchor}"
+
+
 def load(path: str | Path) -> pd.DataFrame:
     """All finished runs of a sweep as one DataFrame, one row per run, ordered by point,
     replicate and run id."""
@@ -300,7 +379,9 @@ def load_timeseries(path: str | Path, run_ids: list[str] | None = None) -> pd.Da
 
 
 def query(path: str | Path, sql: str) -> pd.DataFrame:
-    """Run SQL against a sweep's views ``runs`` (and ``timeseries``, ``failures``). A query
+    """Run SQL against a results folder: a sweep's views ``runs`` (and ``timeseries``,
+    ``points``, ``failures``), or a single run's ``summary`` (also ``runs``) and its tables
+    (``timeseries``, ``accounts``, ``events``, ``days``, ``by_class``, ``depth``). A query
     naming a view the folder does not have says which views exist and why one is missing."""
     import duckdb
 
@@ -309,6 +390,9 @@ def query(path: str | Path, sql: str) -> pd.DataFrame:
         return con.execute(sql).df()
     except duckdb.CatalogException as err:
         p = Path(path)
+        if (p / "summary.json").exists():
+            have = ["summary", "runs"] + [t for t in TABLES if (p / f"{t}.parquet").exists()]
+            raise ValueError(f"{err}\n{p} is one run's folder, with the views {have}") from None
         have, why = ["runs"], []
         ts_dir = p / "timeseries"
         if (p / "timeseries.parquet").exists() or (ts_dir.is_dir() and any(ts_dir.glob("*"))):

@@ -65,7 +65,7 @@ OTHER = [
     (["run", "no_such_scenario"], "no_such_scenario"),
     (["run", "small", "--set", "novalue"], "KEY=VALUE"),
     (["sweep", "no_such_sweep"], "not found"),
-    (["query", "/nonexistent", "SELECT 1"], "not a sweep results directory"),
+    (["query", "/nonexistent", "SELECT 1"], "not a sweep's or a run's results folder"),
     (["columns", "nonsense"], "no table 'nonsense'"),
     (["app", "--port", "99999"], "allowed 1..65535"),
     (["app", "--scenario", "no_such_scenario"], "no_such_scenario"),

@@ -138,10 +138,7 @@ def test_relative_step_ups_move_with_the_base():
         assert cal.scheduled_margin_rate(last - 3) == pytest.approx(base * 1.5)
     # the absolute form (an exchange's table) stays, and one form is required
     cfg = RunConfig().with_updates({"margin.step_ups": [{"days_before_last": 3, "rate": 0.25}]})
-    assert (
-        calendar(cfg).scheduled_margin_rate(cfg.calendar.trading_days - 1)
-        == 0.25
-    )
+    assert calendar(cfg).scheduled_margin_rate(cfg.calendar.trading_days - 1) == 0.25
     with pytest.raises(ConfigError, match="exactly one of rate"):
         RunConfig().with_updates({"margin.step_ups": [{"days_before_last": 3}]})
     with pytest.raises(ConfigError, match="must be <= 1"):

@@ -46,9 +46,7 @@ def test_the_colours_are_seaborns_colorblind_palette():
 def test_every_class_and_channel_has_its_own_colour():
     assert set(CLASS_COLORS) == set(CLASSES) and set(CHANNEL_COLORS) == set(CHANNELS)
     for palette, least in ((CLASS_COLORS, 40.0), (CHANNEL_COLORS, 20.0)):
-        closest = min(
-            delta_e(a, b) for a, b in itertools.combinations(palette.values(), 2)
-        )
+        closest = min(delta_e(a, b) for a, b in itertools.combinations(palette.values(), 2))
         assert closest >= least
 
 

@@ -30,9 +30,18 @@ def test_two_runs_of_one_scenario_keep_both(tmp_path, monkeypatch):
     assert len(runs) == 2
     seeds = sorted(json.loads((p / "summary.json").read_text())["seed"] for p in runs)
     assert seeds == [7, 42]
-    # latest points at the second
-    assert (root / "latest").resolve().name.endswith("seed7")
-    prov = load_run(root / "latest").provenance
+    # the run with overrides is named by them and leaves `latest` at the plain scenario
+    (changed,) = [p for p in runs if "-set-" in p.name]
+    assert changed.name.split("-set-")[0].endswith("seed7") and len(changed.name) > 30
+    assert (root / "latest").resolve().name.endswith("seed42")
+    c = r.invoke(app, ["run", "small", "--seed", "3", "--json"])  # a seed alone moves it
+    assert c.exit_code == 0 and (root / "latest").resolve().name.endswith("seed3")
+    # the same overrides, spelled otherwise, give the same name
+    d = r.invoke(app, ["run", "small", "--seed", "7", "--set", "margin.rate=0.2", "--json"])
+    assert d.exit_code == 0
+    tags = {p.name.split("-set-")[1][:8] for p in root.iterdir() if "-set-" in p.name}
+    assert len(tags) == 1
+    prov = load_run(changed).provenance
     assert prov["overrides"] == {"margin_rate": 0.2, "seed": 7}
     assert prov["config"]["margin"]["rate"] == 0.2 and prov["config"]["seed"] == 7
     assert prov["versions"]["mesa"].startswith("3.") and prov["versions"]["python"]

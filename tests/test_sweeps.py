@@ -480,7 +480,9 @@ outputs = ["transfer_retail_to_hedger_harvest_forced_close", "basis_at_forced_cl
 harvest_spread = { low = 1.0, high = 8.0 }
 margin_rate = { low = 0.05, high = 0.2 }
 """)
-    res = CliRunner().invoke(app, ["sensitivity", str(spec), "--serial", "--out", str(tmp_path)])
+    res = CliRunner().invoke(
+        app, ["sensitivity", str(spec), "--run", "--serial", "--out", str(tmp_path)]
+    )
     assert res.exit_code == 0, res.output
     both = pd.read_parquet(tmp_path / "sob" / "sensitivity.parquet")
     assert set(both["method"]) == {"saltelli", "emulator"}

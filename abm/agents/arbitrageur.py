@@ -23,9 +23,7 @@ class DeliveryArbitrageur(DeliveryTrader):
     def __init__(
         self, model, *, curve: DeliveryCurve, capital: float, ladder_levels: int, order_size: int
     ):
-        super().__init__(
-            model, capital, curve, ladder_levels=ladder_levels, order_size=order_size
-        )
+        super().__init__(model, capital, curve, ladder_levels=ladder_levels, order_size=order_size)
 
     @property
     def capacity(self) -> int | None:

@@ -228,7 +228,9 @@ class SweepStore:
         """Merge the one-row run files into ``runs.parquet`` (and time series into
         ``timeseries.parquet``): one file instead of hundreds, a few KB instead of 40 per run.
         The merged file is written atomically before the small ones go, so a crash in between
-        leaves duplicates, which readers drop, never a loss."""
+        leaves duplicates, which readers drop, never a loss. A folder already merged, with its
+        points, is left untouched (its files may be tracked, as results/paper's are)."""
+        merged = False
         for many, one, order, table in (
             (self.runs_dir, self.compacted, ["point", "replicate"], "runs"),
             (self.ts_dir, self.root / "timeseries.parquet", ["run_id", "step"], "timeseries"),
@@ -250,7 +252,9 @@ class SweepStore:
             )
             for f in files:
                 f.unlink()
-        self.write_points()
+            merged = True
+        if merged or not (self.root / "points.parquet").exists():
+            self.write_points()
 
     def write_points(self) -> None:
         """``points.parquet``: per design point, each key output's n, mean, sd, standard error
@@ -293,8 +297,6 @@ class SweepStore:
                     f"{self.root} already holds results of this sweep; pass --resume to run "
                     "only the missing points, or --out for a fresh directory"
                 )
-            old.setdefault("resumed", []).append(_now())
-            atomic_write_bytes(manifest, json.dumps(old, indent=2).encode())
         else:
             from abm.provenance import provenance
 
@@ -316,6 +318,14 @@ class SweepStore:
             d.mkdir(parents=True, exist_ok=True)
         if spec.keep == "timeseries":
             self.ts_dir.mkdir(parents=True, exist_ok=True)
+
+    def note_resumed(self) -> None:
+        """Record in the manifest that runs were added to the folder now (called only when a
+        resume has runs to do: a folder with nothing to add is left as it was)."""
+        manifest = self.root / "manifest.json"
+        meta = json.loads(manifest.read_text())
+        meta.setdefault("resumed", []).append(_now())
+        atomic_write_bytes(manifest, json.dumps(meta, indent=2).encode())
 
     def write_run(self, run: Run, out: dict[str, Any]) -> None:
         row: dict[str, Any] = {
@@ -440,9 +450,8 @@ def _run_locked(
         if unknown:
             raise ValueError(f"--only {unknown}: no such run id in sweep '{spec.name}'")
     elif retry_failed:
+        # nothing failed: nothing to retry, and that is a success
         failed = store.failed_ids()
-        if not failed:
-            raise ValueError(f"{store.root}: no failures recorded; nothing to retry")
         todo = [r for r in spec.iter_runs() if r.run_id in failed]
     else:
         todo = (r for r in spec.iter_runs() if r.run_id not in done)
@@ -453,6 +462,8 @@ def _run_locked(
         skipped = len(done)
         report = SweepReport(store.root, total=n_runs, skipped=skipped)
         n_todo = n_runs - skipped
+    if n_todo and (done or store.failed_ids()):
+        store.note_resumed()
     base = spec.base_config().model_dump(mode="json")
     t0 = time.perf_counter()
     bar = None

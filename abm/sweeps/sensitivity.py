@@ -24,6 +24,7 @@ estimate, how many base samples N would make every interval so (``samples_needed
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -287,10 +288,48 @@ def analyse(
     result["samples_needed"] = sobol_samples_needed(
         spec.samples, float(width[direct].max()), WIDTH_MAX
     )
-    out = Path(out_dir)
-    result.to_parquet(out / "sensitivity.parquet", index=False)
-    (out / "sensitivity.json").write_text(json.dumps(result.to_dict(orient="records"), indent=2))
+    _store(result, Path(out_dir))
     return result
+
+
+def _same(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-9) -> bool:
+    """Whether two analyses agree to within floating-point reproducibility across machines
+    (numpy's vectorised ``exp``/BLAS differ in the last bits between CPUs)."""
+    if list(a.columns) != list(b.columns) or a.shape != b.shape:
+        return False
+    for c in a.columns:
+        x, y = a[c].to_numpy(), b[c].to_numpy()
+        if np.issubdtype(x.dtype, np.number) and np.issubdtype(y.dtype, np.number):
+            if not np.allclose(
+                x.astype(float), y.astype(float), rtol=rtol, atol=1e-12, equal_nan=True
+            ):
+                return False
+        elif not (x == y).all():
+            return False
+    return True
+
+
+def _store(result: pd.DataFrame, out: Path) -> None:
+    """Write sensitivity.parquet and .json atomically, and leave an existing analysis untouched
+    when the new one agrees with it to floating-point noise, so analysing stored (tracked)
+    results does not rewrite them."""
+    path = out / "sensitivity.parquet"
+    if path.exists():
+        try:
+            if _same(pd.read_parquet(path), result.reset_index(drop=True)):
+                return
+        except (OSError, ValueError):  # unreadable old file: replace it
+            pass
+    for name, write in (
+        ("sensitivity.parquet", lambda f: result.to_parquet(f, index=False)),
+        (
+            "sensitivity.json",
+            lambda f: f.write_text(json.dumps(result.to_dict(orient="records"), indent=2)),
+        ),
+    ):
+        tmp = out / f".{name}.tmp"
+        write(tmp)
+        os.replace(tmp, out / name)
 
 
 def sensitivity_verdict(result: pd.DataFrame) -> str:
