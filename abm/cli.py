@@ -482,10 +482,18 @@ def sensitivity(
     serial: Annotated[
         bool, typer.Option(help="Run missing points in-process, with --run.")
     ] = False,
+    recompute: Annotated[
+        bool,
+        typer.Option(
+            help="Recompute even when the stored analysis is of the same runs (minutes at "
+            "paper size: the emulator's posterior draws and bootstrap refits)."
+        ),
+    ] = False,
 ) -> None:
     """Sobol indices (first-order and total, with confidence intervals) of a stored Sobol
     sweep's outputs, written as sensitivity.parquet beside it. It analyses what is stored; if
-    runs are missing it says how many (and about how long they take) and stops, unless --run."""
+    runs are missing it says how many (and about how long they take) and stops, unless --run.
+    An analysis already stored from the same runs is shown as it is, unless --recompute."""
     from abm.results import load as load_runs
     from abm.sweeps.runner import SweepStore, run_sweep
     from abm.sweeps.sensitivity import analyse, sensitivity_verdict
@@ -521,7 +529,13 @@ def sensitivity(
                 folder=folder,
             )
         table = load_runs(store.root)
-        res = analyse(sp, table, store.root)
+        res = analyse(
+            sp,
+            table,
+            store.root,
+            recompute=recompute,
+            say=lambda line: typer.echo(line, err=True),
+        )
     except (ConfigError, ValueError, FileNotFoundError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

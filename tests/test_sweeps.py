@@ -498,6 +498,19 @@ margin_rate = { low = 0.05, high = 0.2 }
     assert not df["adequate"].all() and w > 0.1
     assert "not adequate" in res.output
     assert int(df["samples_needed"].iloc[0]) >= 8 * (w / 0.1) ** 2
+    # analysing the same stored runs again shows the stored analysis and rewrites nothing
+    f = tmp_path / "sob" / "sensitivity.parquet"
+    stamp = f.stat().st_mtime_ns
+    again = CliRunner().invoke(app, ["sensitivity", str(spec), "--out", str(tmp_path)])
+    assert again.exit_code == 0 and "shown as stored" in again.output
+    assert f.stat().st_mtime_ns == stamp
+    # a changed stored run changes the inputs: recomputed (and rewritten)
+    runs = pd.read_parquet(tmp_path / "sob" / "runs.parquet")
+    runs.loc[0, out] += 1000.0
+    runs.to_parquet(tmp_path / "sob" / "runs.parquet", index=False)
+    third = CliRunner().invoke(app, ["sensitivity", str(spec), "--out", str(tmp_path)])
+    assert third.exit_code == 0 and "shown as stored" not in third.output
+    assert pd.read_parquet(f)["inputs_sha256"].iloc[0] != both["inputs_sha256"].iloc[0]
 
 
 def test_shipped_sweep_runs_quick_end_to_end(tmp_path):
