@@ -39,7 +39,7 @@ def book_stream(n: int, seed: int = 0) -> list[tuple]:
 
 
 def bench_book(n: int = 200_000, repeat: int = 5) -> dict[str, Any]:
-    """Order-book events per second (limit, cancel and market orders) on :func:`book_stream`."""
+    """Order-book events per second (limit, cancel and market orders) on `book_stream()`."""
     from abm.exchange.book import OrderBook
 
     stream = book_stream(n)
@@ -181,7 +181,7 @@ def bench_scaling(
     sizes=(1_000, 10_000, 100_000), steps=(25, 50, 100, 200), repeat: int = 1
 ) -> dict[str, Any]:
     """Wall seconds against the number of retail traders (the market scaled with the crowd,
-    :func:`market_of_size`) and against steps per day, with the slope of each on a log–log
+    `market_of_size()`) and against steps per day, with the slope of each on a log–log
     plot (1 = linear)."""
     by_n = [bench_scenario("default", market_of_size(n), repeat) for n in sizes]
     by_steps = [

@@ -2,12 +2,13 @@
 
 This module is data only: it imports nothing else of the package, so every other part can read
 a config. Turning a config into an exchange and agents (and checking the classes it names by
-import path) is :mod:`abm.build`; loading a shipped scenario by name is :mod:`abm.scenarios`.
+import path) is [`abm.build`][abm.build]; loading a shipped scenario by name is
+[`abm.scenarios`][abm.scenarios].
 
-Every value is checked once, before anything runs; a bad value raises :class:`ConfigError`
-naming the field (dotted path), the value given and what is allowed. Units are stated in each
-field's description: *price units* are the contract's quote currency per unit of the underlying
-(e.g. $/bbl), *money* is price units × multiplier.
+Every value is checked once, before anything runs; a bad value raises
+[`ConfigError`][abm.config.ConfigError] naming the field (dotted path), the value given and what is
+allowed. Units are stated in each field's description: *price units* are the contract's quote
+currency per unit of the underlying (e.g. $/bbl), *money* is price units × multiplier.
 """
 
 from __future__ import annotations
@@ -378,9 +379,9 @@ class RetailConfig(_Section):
 
 
 class _DeliveryCurveFields(_Section):
-    """The marginal delivery cost curve of a delivery-capable account (:mod:`abm.delivery`):
-    flat at ``delivery_cost`` up to ``soft_capacity`` lots, then rising by ``cost_slope`` per
-    lot, up to a hard ``capacity``."""
+    """The marginal delivery cost curve of a delivery-capable account
+    ([`abm.delivery`][abm.delivery]): flat at ``delivery_cost`` up to ``soft_capacity`` lots, then
+    rising by ``cost_slope`` per lot, up to a hard ``capacity``."""
 
     delivery_cost: float | None = Field(
         None,
@@ -717,7 +718,8 @@ class RunConfig(_Section):
     # -- convenience -------------------------------------------------------------------------
     def with_updates(self, updates: dict[str, Any]) -> RunConfig:
         """A validated copy with dotted-path (or short-name) updates applied. An update that
-        changes a field with no effect in the resulting config is refused (:func:`inert`)."""
+        changes a field with no effect in the resulting config is refused
+        ([`inert()`][abm.config.inert])."""
         data = self.model_dump()
         for key, value in updates.items():
             _set_dotted(data, key, value)
@@ -890,7 +892,8 @@ def _format_errors(err: ValidationError) -> str:
 
 
 def validate(data: dict[str, Any]) -> RunConfig:
-    """Build a :class:`RunConfig`, turning validation errors into one readable ConfigError."""
+    """Build a [`RunConfig`][abm.config.RunConfig], turning validation errors into one readable
+    ConfigError."""
     try:
         return RunConfig.model_validate(data)
     except ValidationError as err:
@@ -908,7 +911,7 @@ def parse_value(text: str) -> Any:
 def read_toml(path: str | Path, updates: dict[str, Any] | None = None) -> RunConfig:
     """The config a TOML file describes, with ``updates`` (dotted paths or short names) applied
     and everything validated; its name defaults to the file's stem. Loading a shipped scenario
-    by name, with its plugins checked, is :func:`abm.scenarios.load`."""
+    by name, with its plugins checked, is [`abm.scenarios.load()`][abm.scenarios.load]."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:

@@ -93,7 +93,7 @@ def accounts_frame(model: MarketModel) -> pd.DataFrame:
 
 
 def summarize(model: MarketModel):
-    """Build the run's :class:`~abm.results.RunResult` (summary, time series, accounts)."""
+    """Build the run's [`RunResult`][abm.results.RunResult] (summary, time series, accounts)."""
     from abm.results import RunResult
 
     cfg = model.cfg
@@ -465,8 +465,8 @@ def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
 
 
 def ordinary_market_facts(result) -> dict[str, float]:
-    """:func:`stylized_facts` of a run's futures prices before the harvest window opens (the
-    ordinary market, without the harvest and the forced closes)."""
+    """[`stylized_facts()`][abm.metrics.stylized_facts] of a run's futures prices before the
+    harvest window opens (the ordinary market, without the harvest and the forced closes)."""
     from abm.build import harvest_start_step
 
     start = max(harvest_start_step(result.config), 2)

@@ -1,8 +1,8 @@
 """MarketModel: the Mesa model that runs the market a config describes, and collects its data.
 
-One step is one slot of the order book; :meth:`MarketModel.step` lists what happens in it, in
-order. After the last step the contract expires and is delivered against spot. The exchange
-and the agents are built from the config by :mod:`abm.build`.
+One step is one slot of the order book; [`MarketModel.step()`][abm.model.MarketModel.step] lists
+what happens in it, in order. After the last step the contract expires and is delivered against
+spot. The exchange and the agents are built from the config by [`abm.build`][abm.build].
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from abm.spot import fair_value, make_spot_path
 
 DEPTH_LEVELS = 10
 DEPTH_EVERY = 10
-#: the built-in agent types, which :meth:`MarketModel.step` activates by name; any other
-#: `TraderAgent` type in the model acts after them in the phases it declares
+#: the built-in agent types, which [`MarketModel.step()`][abm.model.MarketModel.step] activates
+#: by name; any other `TraderAgent` type in the model acts after them in the phases it declares
 BUILT_IN_TYPES: frozenset[type] = frozenset(
     {DeliveryArbitrageur, Commercial, DominantHedger, MarketMaker, RetailTrader, TargetFlow}
 )
@@ -44,18 +44,18 @@ class MarketModel(mesa.Model):
     """The harvest model. ``MarketModel(cfg)`` or ``MarketModel(cfg, margin_rate=0.2, ...)``
     (updates by short name, or by path with double underscores: ``retail__long_share=0.8``);
     ``MarketModel(scenario="one_sided", rng=3)``; ``model.run()`` returns a
-    :class:`~abm.results.RunResult`.
+    [`RunResult`][abm.results.RunResult].
 
-    Each step (:meth:`step`): the exchange opens it; the agents of the ``"quote"`` phase act
-    by type in ascending priority — the fringe (arbitrageurs, then commercials quote their
-    cost curves), the firms (the hedger prices against them), the market maker, then any
-    other quoting type; the broker works its forced closes and liquidations against those
-    quotes; the agents of the ``"trade"`` phase act — commercials trade for their business,
+    Each step ([`step()`][abm.model.MarketModel.step]): the exchange opens it; the agents of the
+    ``"quote"`` phase act by type in ascending priority — the fringe (arbitrageurs, then
+    commercials quote their cost curves), the firms (the hedger prices against them), the market
+    maker, then any other quoting type; the broker works its forced closes and liquidations against
+    those quotes; the agents of the ``"trade"`` phase act — commercials trade for their business,
     the retail crowd (closers re-post, scheduled openings and closings, the Poisson clock),
     then types added by the user (a ``TraderAgent`` subclass steps once, in random order);
     the exchange closes the step (at the day's end: settlement, mark-to-market, margin calls,
     invariants). Activation goes through Mesa's ``agents_by_type`` AgentSets, so an agent of
-    any subclass created in the model trades (see :class:`~abm.agents.base.TraderAgent`).
+    any subclass created in the model trades (see [`TraderAgent`][abm.agents.base.TraderAgent]).
 
     ``rng`` or ``seed`` (as ``mesa.batch_run`` passes them) override the config's seed; None
     keeps it, so a run is always reproducible.
@@ -172,7 +172,7 @@ class MarketModel(mesa.Model):
         )
         self.wall_seconds = 0.0
         self._t0: float | None = None
-        #: the run's :class:`~abm.results.RunResult`, set when the last step has been taken
+        #: the run's [`RunResult`][abm.results.RunResult], set when the last step has been taken
         self.result = None
         # average order-book depth by level (k-th best price), sampled every DEPTH_EVERY steps
         self.depth_sum = np.zeros((2, DEPTH_LEVELS))
@@ -439,7 +439,7 @@ class MarketModel(mesa.Model):
 
     # -- running -------------------------------------------------------------------------------
     def run(self, progress: bool = False):
-        """Run to expiry and return the :class:`~abm.results.RunResult`."""
+        """Run to expiry and return the [`RunResult`][abm.results.RunResult]."""
         if self._t0 is None:
             self._t0 = time.perf_counter()
         bar = None
@@ -470,8 +470,9 @@ class MarketModel(mesa.Model):
         return self.result
 
     def _finish(self) -> None:
-        """The run has expired: its summary, computed once, for :meth:`run`, for a model
-        stepped by hand and for ``mesa.batch_run`` (whose rows then carry it)."""
+        """The run has expired: its summary, computed once, for
+        [`run()`][abm.model.MarketModel.run], for a model stepped by hand and for
+        ``mesa.batch_run`` (whose rows then carry it)."""
         from abm.metrics import summarize
         from abm.provenance import provenance
 

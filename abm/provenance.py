@@ -61,7 +61,8 @@ def git_state(repo: str | Path = REPO) -> dict[str, Any]:
 
 @functools.cache
 def versions() -> dict[str, str | None]:
-    """Python's version and each of :data:`PACKAGES`' installed version (None: not installed)."""
+    """Python's version and each of [`PACKAGES`][abm.provenance.PACKAGES]' installed version (None:
+    not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         try:

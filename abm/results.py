@@ -1,8 +1,8 @@
 """Run results as data: a flat summary, DataFrames, and Parquet/JSON files a user can query.
 
 ``RunResult.save(dir)`` writes ``summary.json``, ``config.json`` and one Parquet file per table
-(``timeseries``, ``accounts``, ``events``, ``days``, ``by_class``); :func:`load_run` reads them
-back. DuckDB reads the Parquet files directly, e.g.
+(``timeseries``, ``accounts``, ``events``, ``days``, ``by_class``);
+[`load_run()`][abm.results.load_run] reads them back. DuckDB reads the Parquet files directly, e.g.
 ``duckdb.sql("SELECT day, max(abs(basis)) FROM 'results/runs/default/timeseries.parquet' GROUP BY
 day")``.
 """
@@ -105,7 +105,7 @@ class RunResult:
         """Write the run under ``out_dir``; returns the directory. Every file is written
         atomically, and ``summary.json`` last, naming the files written before it: a run cut
         short (a kill, a full disk) has no summary, or one naming a file that is missing, and
-        :func:`load_run` refuses it rather than read it as whole."""
+        [`load_run()`][abm.results.load_run] refuses it rather than read it as whole."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         # a reused folder reads as incomplete until its new summary is written
@@ -138,8 +138,8 @@ class RunResult:
 
 def point_summary(path: str | Path, metrics: list[str] | None = None, **kw) -> pd.DataFrame:
     """Per-point means, standard errors and 95 % intervals (t and bootstrap) of a stored
-    sweep's runs (:func:`abm.statistics.point_table`); ``metrics`` default to the key outputs
-    the sweep has."""
+    sweep's runs ([`abm.statistics.point_table()`][abm.statistics.point_table]); ``metrics``
+    default to the key outputs the sweep has."""
     from abm.statistics import KEY_OUTPUTS, point_table
 
     runs = load(path)
@@ -170,8 +170,10 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def atomic_write_parquet(path: Path, df: pd.DataFrame, table: str | None = None) -> None:
-    """Parquet (zstd) written the same way as :func:`atomic_write_bytes`; with ``table``
-    (a name in :mod:`abm.schema`) each column carries its unit and meaning as field metadata."""
+    """Parquet (zstd) written the same way as
+    [`atomic_write_bytes()`][abm.results.atomic_write_bytes]; with ``table``
+    (a name in [`abm.schema`][abm.schema]) each column carries its unit and meaning as field
+    metadata."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     if table is None:
         df.to_parquet(tmp, compression="zstd", index=False)
@@ -191,7 +193,7 @@ def atomic_write_parquet(path: Path, df: pd.DataFrame, table: str | None = None)
 
 
 def load_run(path: str | Path) -> RunResult:
-    """Read a saved run back into a :class:`RunResult`."""
+    """Read a saved run back into a [`RunResult`][abm.results.RunResult]."""
     p = Path(path)
     if not (p / "summary.json").exists():
         raise FileNotFoundError(f"{p}: no summary.json here; not a saved run")

@@ -3,8 +3,8 @@
 One place for the whole store: the run summary (``summary.json``, and one row per run in a
 sweep's ``runs`` table), the per-step ``timeseries``, the ``accounts``, ``events``, ``days``,
 ``by_class`` and ``depth`` tables. Parquet files carry each column's unit and meaning in their
-field metadata (:func:`field_metadata`), ``abm columns`` prints this dictionary, and a test
-fails if the model writes a column that is not described here.
+field metadata ([`field_metadata()`][abm.schema.field_metadata]), ``abm columns`` prints this
+dictionary, and a test fails if the model writes a column that is not described here.
 
 Units: ``price`` (price units of the contract, as quoted), ``lots`` (contracts), ``money``
 (price × lots × ``contract.multiplier``, the account currency), ``step`` (model steps from 0),
@@ -359,7 +359,7 @@ def describe(table: str, column: str) -> Column:
 
 
 def undocumented(table: str, columns) -> list[str]:
-    """The columns of ``columns`` that :func:`describe` does not know."""
+    """The columns of ``columns`` that [`describe()`][abm.schema.describe] does not know."""
     out = []
     for c in columns:
         try:

@@ -60,8 +60,9 @@ def mean_ci(values, level: float = 0.95) -> dict[str, float]:
 
 
 def paired_effect(treated, control, level: float = 0.95) -> dict[str, float]:
-    """Effect of a change measured on the same seeds: :func:`mean_ci` of ``treated − control``
-    replicate by replicate (pairing removes the seed-to-seed noise both arms share)."""
+    """Effect of a change measured on the same seeds: [`mean_ci()`][abm.statistics.mean_ci] of
+    ``treated − control`` replicate by replicate (pairing removes the seed-to-seed noise both arms
+    share)."""
     a, b = np.asarray(treated, dtype=float), np.asarray(control, dtype=float)
     if a.shape != b.shape:
         raise ValueError(f"paired_effect: {a.size} treated vs {b.size} control replicates")

@@ -34,10 +34,12 @@ One firm gives the dominant-firm optimum; more firms give a smaller divergence.
 end. Only the exchange stops it: a daily price band (a session moves at most ± band ×
 previous settlement; forced closes left unfilled carry to the next session, so the reachable
 discount grows with the number of sessions before delivery) or a price floor (no negative
-prices). :func:`band_reach` gives the furthest price after a number of limit-locked sessions.
+prices). [`band_reach()`][abm.theory.band_reach] gives the furthest price after a number of
+limit-locked sessions.
 
 The **fixed-spread baseline** (the old model, ``hedger.spread_policy = "fixed"``) is kept as
-:func:`harvest`: there the divergence is the typed-in spread, an input and not an outcome.
+[`harvest()`][abm.theory.harvest]: there the divergence is the typed-in spread, an input and not an
+outcome.
 """
 
 from __future__ import annotations
@@ -199,8 +201,9 @@ def band_harvest(
     first whose band reaches the optimum) clears the rest at min(optimum, that limit).
 
     Session k reaches discount δ_k = fair − limit_k; the fringe takes κ(δ_k − c_f) − κ(δ_{k−1}
-    − c_f) lots at δ_k. The final session's harvest is :func:`linear_harvest` with the cap
-    δ_final, whose fringe lots already include those bought before.
+    − c_f) lots at δ_k. The final session's harvest is
+    [`linear_harvest()`][abm.theory.linear_harvest] with the cap δ_final, whose fringe lots already
+    include those bought before.
     """
     d_star = cournot_discount(q, kappa, c_f, costs)
     discounts, lots = [], []
@@ -343,8 +346,9 @@ def session_path(
     allow_negative: bool = False,
     side: int = 1,
 ) -> BandPath:
-    """:func:`band_harvest` for any fringe supply: the firms wait while the band stops them
-    short of their optimum; each locked session's fringe buying clears at its limit."""
+    """[`band_harvest()`][abm.theory.band_harvest] for any fringe supply: the firms wait while the
+    band stops them short of their optimum; each locked session's fringe buying clears at its
+    limit."""
     # without negative prices a falling price stops one tick above zero
     cap = (fair - tick) if not allow_negative and side > 0 else math.inf
     if side > 0:

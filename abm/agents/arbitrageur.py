@@ -2,9 +2,9 @@
 
 An arbitrageur bids for futures below fair value by more than its marginal delivery cost (it
 will take delivery) and offers them above fair value by more than it (it will make delivery),
-up to its capacity: the competitive fringe of :mod:`abm.agents.fringe`. The group's capacity,
-soft capacity and cost slope (``[arbitrageurs]``) are split evenly, so that their supplies add
-up to the group's curve. Capacity 0 is the WTI-2020 case: no room at any price.
+up to its capacity: the competitive fringe of [`abm.agents.fringe`][abm.agents.fringe]. The group's
+capacity, soft capacity and cost slope (``[arbitrageurs]``) are split evenly, so that their
+supplies add up to the group's curve. Capacity 0 is the WTI-2020 case: no room at any price.
 """
 
 from __future__ import annotations

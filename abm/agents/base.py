@@ -23,7 +23,8 @@ class TraderAgent(mesa.Agent):
     liquidations — and ``"trade"`` — everyone else. ``phases`` maps each phase a type acts in
     to the method called on its agents. The built-in types act in the order the model's step
     lists; a type of your own acts after them in the phases it names, types of one phase in
-    ascending ``priority`` (then name), its agents as :meth:`activate` says (by default: each
+    ascending ``priority`` (then name), its agents as
+    [`activate()`][abm.agents.base.TraderAgent.activate] says (by default: each
     once, in a random order of its own). So any subclass created in the model trades, with no
     change to the model.
     """

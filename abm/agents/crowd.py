@@ -2,10 +2,10 @@
 
 The crowd draws its traders once (directions, deposits, leverage, who follows trends, when each
 opens and starts closing) from a random stream of its own, and acts for them each step in the
-model's trade phase (:meth:`Crowd.step`): closers re-post their patient close orders at each
-day's start, the scheduled actions of the step run (openings, starts of voluntary closing),
-then the traders whose Poisson clock fires act. It holds what its traders share and nothing
-any other agent reads: the ``[retail]`` parameters, the decision rules, the agenda, the
+model's trade phase ([`Crowd.step()`][abm.agents.crowd.Crowd.step]): closers re-post their patient
+close orders at each day's start, the scheduled actions of the step run (openings, starts of
+voluntary closing), then the traders whose Poisson clock fires act. It holds what its traders share
+and nothing any other agent reads: the ``[retail]`` parameters, the decision rules, the agenda, the
 traders closing, and the trend signal its trend followers see.
 """
 
@@ -27,7 +27,7 @@ class Crowd:
     """The retail traders of a model, as one scheduled population.
 
     ``params`` is the ``[retail]`` section (any object with its fields), ``rules`` the
-    decision rules every trader follows (:class:`~abm.agents.retail.RetailRules`). With
+    decision rules every trader follows ([`RetailRules`][abm.agents.retail.RetailRules]). With
     ``holds_in_harvest`` (an experiment that sets the NDNP) the traders' voluntary closes fall
     before the harvest window and they hold through it.
     """

@@ -1,8 +1,8 @@
 """Competitive delivery-capable traders (the fringe): they quote their marginal delivery cost.
 
 A fringe trader can take delivery (into storage) or make it (from inventory) at the cost its
-:class:`~abm.delivery.DeliveryCurve` gives for each further lot. It is a price taker: it bids
-for a lot whenever the futures price is below fair value by more than that lot's marginal cost,
+[`DeliveryCurve`][abm.delivery.DeliveryCurve] gives for each further lot. It is a price taker: it
+bids for a lot whenever the futures price is below fair value by more than that lot's marginal cost,
 and offers when it is above, so the ladder of quotes it rests in the book *is* its supply of
 absorption. Quotes sit one tick inside the cost (every fill earns more than delivering costs),
 levels are grouped so a ladder has at most ``ladder_levels`` prices, each level bidding for the
@@ -90,9 +90,9 @@ def cost_ladder(
 class DeliveryTrader(TraderAgent):
     """A price-taking account with delivery rights that quotes its cost curve on ``sides``.
 
-    It acts in the quote phase (:meth:`quote`), told the lots the accounts without delivery
-    rights hold (public: exchanges publish positions by trader type), which bound what it can
-    be asked to absorb."""
+    It acts in the quote phase ([`quote()`][abm.agents.fringe.DeliveryTrader.quote]), told the lots
+    the accounts without delivery rights hold (public: exchanges publish positions by trader type),
+    which bound what it can be asked to absorb."""
 
     label = "fringe"
     phases: ClassVar[dict[str, str]] = {"quote": "quote"}

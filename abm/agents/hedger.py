@@ -9,7 +9,8 @@ quotes, capital and delivery room, and so of the opposite position). Phases, by 
 * *net* — at every day's end it offsets its own longs against its shorts: no trade, no price
   impact, open interest falls; what remains is the opposite of the crowd's NDNP;
 * *harvest* — from ``harvest_window_steps`` before the deadline until the crowd is flat, it
-  prices the side the crowd needs by its harvest policy (:mod:`abm.agents.pricing`): by default
+  prices the side the crowd needs by its harvest policy
+  ([`abm.agents.pricing`][abm.agents.pricing]): by default
   the quote that maximises its profit given the competing quotes in the book, its estimate of
   what the crowd must still close, its own delivery cost and position, the band and the
   sessions left (waiting for a lower band when the band stops it short of its optimum);
@@ -31,10 +32,11 @@ from abm.exchange import BUY, SELL
 class DominantHedger(TraderAgent):
     """One of the firms holding the crowd's opposite position. Keyword parameters: ``index``
     and ``share`` (its place and share among the firms), its delivery ``curve``, its harvest
-    ``pricing`` policy (an object, :mod:`abm.agents.pricing`), and the ``[hedger]`` fields it
-    uses (``capital`` and ``quote_size`` of all firms together, ``quote_half_spread_ticks``,
-    ``quote_levels``, ``knows_ndnp``, ``net_every_day``, ``risk_limit``, ``depth_refill``,
-    ``risk_widen_ticks``, ``harvest_spread``), and ``var_z`` of ``[risk]``."""
+    ``pricing`` policy (an object, [`abm.agents.pricing`][abm.agents.pricing]), and the
+    ``[hedger]`` fields it uses (``capital`` and ``quote_size`` of all firms together,
+    ``quote_half_spread_ticks``, ``quote_levels``, ``knows_ndnp``, ``net_every_day``,
+    ``risk_limit``, ``depth_refill``, ``risk_widen_ticks``, ``harvest_spread``), and ``var_z`` of
+    ``[risk]``."""
 
     label = "hedger"
     # prices after the fringe has quoted its costs, so it sees them

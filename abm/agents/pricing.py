@@ -15,13 +15,15 @@ uniform-price, so every lot, the fringe's too, clears at the firm's price.
 
 With one firm this is the dominant firm facing a competitive fringe (monopsony side): for a
 linear fringe of depth κ above cost c_f and a firm cost c_h the optimum is
-d* = max(c_f, (Q/κ + c_f − c_h)/2) (see :mod:`abm.theory`). With several firms each chooses how
-many lots to absorb and the auction's price clears the rest against the fringe: a Cournot game,
-solved here by best responses, each of which is the one-firm problem on the residual.
+d* = max(c_f, (Q/κ + c_f − c_h)/2) (see [`abm.theory`][abm.theory]). With several firms each
+chooses how many lots to absorb and the auction's price clears the rest against the fringe: a
+Cournot game, solved here by best responses, each of which is the one-firm problem on the residual.
 
-Decisions are objects with one method, :meth:`HarvestPricing.decide`, that sees a
-:class:`HarvestView` and returns a :class:`Quote` (or None: no quote on the crowd's side), so a
-researcher can swap the policy by name in the config (``hedger.spread_policy``) or pass one.
+Decisions are objects with one method,
+[`HarvestPricing.decide()`][abm.agents.pricing.HarvestPricing.decide], that sees a
+[`HarvestView`][abm.agents.pricing.HarvestView] and returns a [`Quote`][abm.agents.pricing.Quote]
+(or None: no quote on the crowd's side), so a researcher can swap the policy by name in the config
+(``hedger.spread_policy``) or pass one.
 """
 
 from __future__ import annotations

@@ -114,7 +114,7 @@ RULES: dict[str, type[RetailRules]] = {r.name: r for r in (RetailRules, HoldToDe
 
 
 class RetailTrader(TraderAgent):
-    """One retail trader without delivery rights, one of a :class:`~abm.agents.crowd.Crowd`:
+    """One retail trader without delivery rights, one of a [`Crowd`][abm.agents.crowd.Crowd]:
     its own draws (``deposit``, ``direction`` +1 long / −1 short, ``leverage``, ``trend``, the
     steps it opens and starts closing at) as keyword parameters, and the crowd it belongs to,
     which holds the shared parameters and rules and schedules it."""
@@ -221,7 +221,8 @@ class RetailTrader(TraderAgent):
     def step(self, u: list[float] | None = None) -> None:
         """One activation of the trader's Poisson clock; ``u`` holds five uniforms the model
         drew for it in bulk (hazard, add-or-reduce, size, order type, limit offset). While it
-        holds a position before the deadline its rules decide (:meth:`RetailRules.act`)."""
+        holds a position before the deadline its rules decide
+        ([`RetailRules.act()`][abm.agents.retail.RetailRules.act])."""
         if self.state != "holding":
             return
         ex = self.exchange

@@ -165,7 +165,8 @@ class OrderBook:
 
     @property
     def vwap(self) -> float | None:
-        """Volume-weighted average tick of trades since the last :meth:`reset_vwap`."""
+        """Volume-weighted average tick of trades since the last
+        [`reset_vwap()`][abm.exchange.book.OrderBook.reset_vwap]."""
         return self._vwap_pq / self._vwap_q if self._vwap_q else None
 
     @property

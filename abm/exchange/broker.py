@@ -9,10 +9,13 @@ says otherwise); what a limit-locked market leaves unfilled is retried every ste
 client bears the loss. Negative equity left when an account is flat goes to the clearing
 house's loss regime.
 
-The exchange owns one :class:`Broker` (``exchange.broker``) and asks it to act at fixed points
-of its day: :meth:`Broker.open_day` after the settlement that called margins,
-:meth:`Broker.check_intraday` every ``margin.intraday_check_steps`` steps,
-:meth:`Broker.sweep_deadline` once at the deadline, :meth:`Broker.work` once quotes are posted.
+The exchange owns one [`Broker`][abm.exchange.broker.Broker] (``exchange.broker``) and asks it to
+act at fixed points of its day: [`Broker.open_day()`][abm.exchange.broker.Broker.open_day] after
+the settlement that called margins,
+[`Broker.check_intraday()`][abm.exchange.broker.Broker.check_intraday] every
+``margin.intraday_check_steps`` steps,
+[`Broker.sweep_deadline()`][abm.exchange.broker.Broker.sweep_deadline] once at the deadline,
+[`Broker.work()`][abm.exchange.broker.Broker.work] once quotes are posted.
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ class Broker:
     def sweep_deadline(self) -> None:
         """Once, at the deadline: every account without delivery rights loses its resting
         orders, and those holding lots are queued for forced close; later fills that leave one
-        holding lots queue it too (:meth:`force`, called by the exchange)."""
+        holding lots queue it too ([`force()`][abm.exchange.broker.Broker.force], called by the
+        exchange)."""
         ex = self.exchange
         self.past_deadline = True
         for acc in ex.clearing.accounts:

@@ -109,7 +109,8 @@ class Calendar:
     def scheduled_margin_rate(self, day: int) -> float:
         """The schedule's margin rate (fraction of notional) for ``day``: the base, stepped up
         toward expiry, plus the broker's add-on. What is in force on a day may add the
-        exchange's discretionary margin (:attr:`Exchange.margin_rate_in_force`).
+        exchange's discretionary margin
+        ([`Exchange.margin_rate_in_force`][abm.exchange.market.Exchange.margin_rate_in_force]).
 
         Of the step-ups already in force, the one closest to expiry wins, but never below the
         base; the broker's add-on is added on top.

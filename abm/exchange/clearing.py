@@ -201,7 +201,8 @@ class Event:
 class ClearingHouse:
     """Accounts, margin and the loss-absorbing parties.
 
-    It never matches orders: fills come from the book through :meth:`apply_fill`; ADL and
+    It never matches orders: fills come from the book through
+    [`apply_fill()`][abm.exchange.clearing.ClearingHouse.apply_fill]; ADL and
     expiry pairings are clearing-level transfers at a stated price.
     """
 
@@ -698,7 +699,8 @@ class ClearingHouse:
             )
 
     def check_invariants(self, mark: float, step: int | None = None) -> None:
-        """Raise :class:`InvariantError` naming the account and step on any breach."""
+        """Raise [`InvariantError`][abm.exchange.clearing.InvariantError] naming the account and
+        step on any breach."""
         step = self.step if step is None else step
         sum_long = sum_short = 0
         for a in self.accounts:

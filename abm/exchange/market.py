@@ -465,7 +465,8 @@ class Exchange:
 
     def close_in_auction(self, batch: list[tuple[Account, int, int]], tag: str) -> None:
         """Close orders of the broker's, (account, side, lots) each, in one uniform-price call
-        auction at the step's reference price (:meth:`reference_tick`): opposite orders cross,
+        auction at the step's reference price
+        ([`reference_tick()`][abm.exchange.market.Exchange.reference_tick]): opposite orders cross,
         only the imbalance sweeps the book; what is left unfilled is released."""
         for acc, side, lots in batch:
             self._claim(acc, side, "close", lots)

@@ -17,8 +17,9 @@ from abm.results import load, load_timeseries
 
 def per_day_over_seeds(ts: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Margin calls and liquidated lots per day of each run of a sweep's timeseries, as the
-    mean, 95 % interval half-width and n over runs (columns of :func:`mean_ci`), by day. The
-    stored margin-call count is cumulative; the liquidated volume is per step."""
+    mean, 95 % interval half-width and n over runs (columns of
+    [`mean_ci()`][abm.figures.style.mean_ci]), by day. The stored margin-call count is cumulative;
+    the liquidated volume is per step."""
     g = ts.sort_values("step").groupby(["run_id", "day"])
     per = pd.DataFrame(
         {

@@ -53,7 +53,7 @@ EFFECT_OUTPUTS = (
 )
 
 
-#: runs between two full garbage collections on a worker (see :func:`_collect_garbage`)
+#: runs between two full garbage collections on a worker (see `_collect_garbage()`)
 GC_EVERY = 16
 _runs_since_collect = 0
 
