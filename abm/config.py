@@ -839,12 +839,17 @@ def inert(cfg: RunConfig) -> dict[str, str]:
 
 def refuse_inert(before: RunConfig, after: RunConfig, updates: dict[str, Any]) -> None:
     """Raise `ConfigError` if an update changed a field that has no effect in ``after``,
-    saying why and what to set instead."""
+    saying why and what to set instead. Setting an idle field to zero, none or false is
+    allowed: it switches off what is already off (a test that empties a market sets every
+    commercial field to 0), which no reader can mistake for an effect."""
     idle = inert(after)
     bad = []
     for key in updates:
         path = dotted(key)
-        if path in idle and before.value(path) != after.value(path):
+        value = after.value(path)
+        if value is None or value is False or (isinstance(value, int | float) and value == 0):
+            continue
+        if path in idle and before.value(path) != value:
             shown = key if key == path else f"{key} ({path})"
             bad.append(f"{shown} = {after.value(path)!r} has no effect here: {idle[path]}")
     if bad:

@@ -106,6 +106,14 @@ def test_setting_an_idle_field_to_its_own_value_is_harmless():
     assert load("default", {"harvest_spread": base.hedger.harvest_spread}) == base
 
 
+def test_switching_off_what_is_already_off_is_allowed():
+    # zero, none and false switch a thing off; on a thing that is off they mislead no one
+    cfg = load("default", {"arbitrage_capacity": 0, "commercials.cost_slope": 0.0})
+    assert cfg.arbitrageurs.capacity == 0 and cfg.arbitrageurs.n == 0
+    with pytest.raises(ConfigError, match="no effect here"):
+        load("default", {"arbitrage_capacity": 1})  # any other value still is refused
+
+
 def test_a_sweep_of_an_idle_field_is_refused_before_its_first_run(tmp_path):
     from abm.sweeps.spec import load_spec
 
