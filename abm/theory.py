@@ -296,7 +296,13 @@ def solve_harvest(
         top = k
     else:
         top = max(0, math.floor((max_discount - offset) / tick + 1e-9))
-    grid = offset + np.arange(top + 1) * tick
+    # the grid offset + k × tick can hold tens of millions of points (a tiny tick, a wide cap);
+    # only the points where the fringe's supply changes can hold a best response (between two
+    # changes a firm's lots are constant, so its revenue rises with the discount), so the
+    # search runs on those: the same answer as on the whole grid, at the cost of the supply's
+    # steps below Q
+    idx = _supply_steps(supply, offset, tick, top, q)
+    grid = offset + idx * tick
     s = supply(grid)
     x = np.zeros(n)
     at = np.zeros(n, int)
@@ -310,13 +316,18 @@ def solve_harvest(
             x[i], at[i] = xi[k], k
         if not moved:
             break
-    k = int(at[x > 0].max()) if (x > 0).any() else int(np.searchsorted(s >= q, True))
-    d = float(grid[min(k, top)])
-    to_fringe = float(min(q, s[min(k, top)]))
+    if (x > 0).any():
+        k = int(idx[at[x > 0].max()])
+    else:  # the first grid point where the fringe covers the crowd (top + 1: nowhere)
+        covered = np.flatnonzero(s >= q)
+        k = int(idx[covered[0]]) if len(covered) else top + 1
+    k_in = min(k, top)
+    d = float(offset + k_in * tick)
+    to_fringe = float(min(q, supply(np.array([d]))[0]))
     to_firms = q - to_fringe
     if k == top and max_discount < math.inf:
         bound = "cap"
-    elif x.sum() >= q and k + 1 <= top and s[k + 1] > 0:
+    elif x.sum() >= q and k + 1 <= top and supply(np.array([offset + (k + 1) * tick]))[0] > 0:
         bound = "fringe_cost"  # the firms take everything just ahead of the fringe's cost
     else:
         bound = "interior"
@@ -331,6 +342,28 @@ def solve_harvest(
         bound,
         list(x),
     )
+
+
+def _supply_steps(
+    supply: Callable[[np.ndarray], np.ndarray], offset: float, tick: float, top: int, q: float
+) -> np.ndarray:
+    """Grid indices (of offset + k × tick, k = 0..top) where a best response or a boundary can
+    sit: 0, ``top``, and both sides of every step of the (non-decreasing) supply below ``q``,
+    found by bisection (about log₂(top) supply evaluations per step, vectorised by level)."""
+    lo, hi = np.array([0]), np.array([top])
+    s_lo, s_hi = supply(offset + lo * tick), supply(offset + hi * tick)
+    found = [np.array([0, top])]
+    while len(lo):
+        live = (s_lo != s_hi) & (s_lo < q)
+        lo, hi, s_lo, s_hi = lo[live], hi[live], s_lo[live], s_hi[live]
+        step = hi - lo == 1
+        found += [lo[step], hi[step]]
+        lo, hi, s_lo, s_hi = lo[~step], hi[~step], s_lo[~step], s_hi[~step]
+        mid = (lo + hi) // 2
+        s_mid = supply(offset + mid * tick)
+        lo, hi = np.concatenate([lo, mid]), np.concatenate([mid, hi])
+        s_lo, s_hi = np.concatenate([s_lo, s_mid]), np.concatenate([s_mid, s_hi])
+    return np.unique(np.concatenate(found))
 
 
 def session_path(

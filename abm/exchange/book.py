@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import heapq
 from collections import deque
+from collections.abc import Sized
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -111,6 +112,9 @@ class OrderBook:
         self._vwap_pq = 0.0
         self._vwap_q = 0
         self.volume_total = 0
+        #: the accounts that may trade (ids 0 .. len − 1), when an exchange keeps them: an order
+        #: of any other account is rejected (None, a bare book: any id)
+        self.accounts: Sized | None = None
 
     # -- queries ---------------------------------------------------------------------------
     def _best(self, side: int) -> int | None:
@@ -210,6 +214,17 @@ class OrderBook:
         self._next_id = oid + 1
         lo, hi = self.band
         # fast path for well-formed orders; anything else gets a reason from _reason()
+        accounts = self.accounts
+        if accounts is not None and not (type(account) is int and 0 <= account < len(accounts)):
+            return OrderResult(
+                oid,
+                "rejected",
+                0,
+                qty if isinstance(qty, int) else 0,
+                (),
+                f"account {account!r}: no such account (the exchange has {len(accounts)}: "
+                f"0 .. {len(accounts) - 1}; open one with Exchange.open_account)",
+            )
         if (
             type(qty) is not int
             or qty <= 0

@@ -103,6 +103,9 @@ class Broker:
         ch = ex.clearing
         if ch.loss_regime == "adl" and eq <= 0:
             self.n_liquidations_started += 1
+            # its resting orders go first, as in a liquidation: ADL closes the lots they were
+            # to close (within the day they would still rest, promising lots it no longer holds)
+            ex.cancel_all(acc)
             ch.auto_deleverage(acc, mark, ex.ref_price)
             ch.cover_negative_equity(acc, mark)
             return

@@ -664,13 +664,35 @@ class ClearingHouse:
             - self.broker_loss
         )
 
+    def balances(self) -> float:
+        """The money the ledger holds, in magnitude (money): Σ over the class totals of
+        |deposits| + |cash|, plus the fees, delivery costs, fund and broker loss."""
+        held = math.fsum(abs(t.deposits) + abs(t.cash) for t in self.totals.values())
+        return (
+            held
+            + abs(self.fees_collected)
+            + abs(self.delivery_costs)
+            + abs(self.fund)
+            + abs(self.fund_seed)
+            + abs(self.broker_loss)
+        )
+
     def money_tolerance(self, extra: float = 0.0) -> float:
-        """How far a running money sum may drift by rounding alone (money): 1e-9 of the
-        market's turnover (money traded, so it grows with price level, lots and multiplier)
-        plus ``extra`` (the sizes the sum itself carries), with a floor of 1e-6 per unit of
-        multiplier. A large contract does not fail on float dust; a real error of a
-        fraction of a tick on one lot still does."""
-        return 1e-9 * (max(self.turnover, 0.0) + extra) + 1e-6 * max(1.0, abs(self.multiplier))
+        """How far a money sum may drift by rounding alone (money).
+
+        Every booking is a float64 operation, rounding by at most ε = 2⁻⁵³ ≈ 1.1e-16 of its
+        result. A running sum of n bookings therefore drifts by at most n·ε·(largest partial
+        sum), and the residual Σ(equity − deposits) + … loses ε of each term it adds: both
+        scale with the amounts that pass through the ledger (turnover: money traded) and the
+        amounts it holds (`balances`: deposits and cash, which can dwarf the turnover, as a
+        hedger funded with 5e11 does in a market trading 1e4). The tolerance is 1e-9 of
+        turnover + balances + ``extra`` (the sizes a particular sum carries): room for 10⁷
+        worst-case roundings of the largest amount, far more than any run books; with a
+        floor of 1e-6 per unit of multiplier. A real error of a fraction of a tick on one lot
+        still fails whenever the books are small enough for float64 to see it at all."""
+        return 1e-9 * (max(self.turnover, 0.0) + self.balances() + extra) + 1e-6 * max(
+            1.0, abs(self.multiplier)
+        )
 
     def check_totals(self, mark: float, step: int) -> None:
         """The invariants from the running class totals alone (cheap: every day's end):

@@ -77,6 +77,7 @@ class Exchange:
         self.calendar = calendar
         self.clearing = clearing
         self.book = OrderBook(stp=stp)
+        self.book.accounts = clearing.accounts  # an order of an unknown account is rejected
         self.check_every_step = check_every_step
         self.settle_price = contract.to_price(contract.to_tick(initial_price))
         self.prev_settle = self.settle_price
