@@ -47,10 +47,12 @@ __all__ = [
     "Plugins",
     "build_exchange",
     "calendar",
+    "check_memory",
     "contract",
     "delivery_curve",
     "from_section",
     "harvest_start_step",
+    "memory_estimate_mb",
     "participants",
     "resolve_plugins",
 ]
@@ -89,15 +91,80 @@ def resolve_plugins(cfg: RunConfig) -> Plugins:
             "decide(view) method (a harvest policy, abm.agents.pricing.HarvestPricing)"
         )
         pricing = None
+    if pricing is not None:
+        why = _cannot_call(pricing, {})
+        if why:
+            errors.append(
+                f"hedger.spread_policy = {cfg.hedger.spread_policy!r}: {pricing.__name__}() "
+                f"cannot be made without arguments ({why}); each firm makes its own policy"
+            )
+            pricing = None
     rules = resolve(cfg.retail.rules, RULES, RetailRules, "retail.rules")
     agents = []
     for i, spec in enumerate(cfg.agents):
         kind = resolve(spec.cls, {}, TraderAgent, f"agents.{i}.class")
-        if kind is not None:
-            agents.append((kind, spec.n, dict(spec.params)))
+        if kind is None:
+            continue
+        why = _cannot_call(kind, {"model": None, **spec.params})
+        if why:
+            wants = ", ".join(
+                p for p in inspect.signature(kind).parameters if p not in ("self", "model")
+            )
+            errors.append(
+                f"agents.{i}.params = {dict(spec.params)}: {kind.__name__}(model, ...) does not "
+                f"take them ({why}); its parameters: {wants or 'none'}"
+            )
+            continue
+        agents.append((kind, spec.n, dict(spec.params)))
     if errors:
         raise ConfigError("invalid configuration:\n  " + "\n  ".join(errors))
     return Plugins(pricing, rules, agents)  # type: ignore[arg-type]
+
+
+#: measured (BENCHMARKS.md, peak resident memory of the scaling runs): about 180 MB for the
+#: interpreter, the libraries and a small market, and 3.25 KB more per retail trader (its
+#: agent, account and orders); the estimate rounds the latter up
+MEMORY_BASE_MB = 180.0
+MEMORY_PER_TRADER_KB = 3.5
+
+
+def memory_estimate_mb(cfg: RunConfig) -> float:
+    """About how much memory a run of ``cfg`` takes at its peak (MB)."""
+    return MEMORY_BASE_MB + MEMORY_PER_TRADER_KB * cfg.retail.n_traders / 1024
+
+
+def check_memory(cfg: RunConfig) -> None:
+    """Refuse a run whose estimated peak memory exceeds what the machine has available, before
+    anything is built (a crowd of 10⁷ would otherwise fill the memory while it is drawn).
+    ``ABM_MEMORY_CHECK=0`` in the environment skips the check."""
+    import os
+
+    if os.environ.get("ABM_MEMORY_CHECK", "1") == "0":
+        return
+    need = memory_estimate_mb(cfg)
+    if need < 1024:  # under a gigabyte: not worth asking the system
+        return
+    import psutil
+
+    have = psutil.virtual_memory().available / 2**20
+    if need > have:
+        raise ConfigError(
+            f"retail.n_traders = {cfg.retail.n_traders:,}: a run this size needs about "
+            f"{need / 1024:,.1f} GB ({MEMORY_BASE_MB:.0f} MB + {MEMORY_PER_TRADER_KB} KB per "
+            f"trader), and this machine has {have / 1024:,.1f} GB available. Use fewer "
+            "traders or a larger machine; ABM_MEMORY_CHECK=0 runs it anyway"
+        )
+
+
+def _cannot_call(cls: type, kwargs: dict[str, Any]) -> str:
+    """Why ``cls(**kwargs)`` would fail on its signature alone ("" when it would not)."""
+    try:
+        inspect.signature(cls).bind(**kwargs)
+    except TypeError as err:
+        return str(err)
+    except ValueError:  # no signature to read (a builtin): let the call itself decide
+        return ""
+    return ""
 
 
 # -- the exchange -------------------------------------------------------------------------------

@@ -38,6 +38,11 @@ SHORT_NAMES: dict[str, str] = {
 }
 
 
+#: the largest amount of money a single booking may carry: float64 holds integers exactly up
+#: to 9e15, so sums of amounts below 1e12 keep cents
+MONEY_MAX = 1e12
+
+
 class ConfigError(ValueError):
     """A configuration value is invalid; the message names field, value and what is allowed."""
 
@@ -685,6 +690,22 @@ class RunConfig(_Section):
                 "commercials a cost curve without a wall (capacity = none, with soft_capacity "
                 "and cost_slope)"
             )
+        if (
+            self.spot.kind != "csv"
+            and self.spot.initial <= 0
+            and not (self.contract.allow_negative_prices)
+        ):
+            raise ValueError(
+                f"spot.initial = {self.spot.initial}: the price must be positive (> 0), unless "
+                "contract.allow_negative_prices = true"
+            )
+        fee = c.fee_per_lot * c.multiplier
+        if not fee < MONEY_MAX:
+            raise ValueError(
+                f"contract.fee_per_lot = {c.fee_per_lot}: {fee:.3g} money per lot (× "
+                f"contract.multiplier = {c.multiplier}); allowed below {MONEY_MAX:.0e} money a "
+                "lot, where float64 still counts money to the cent"
+            )
         level = abs(self.spot.initial)
         if self.spot.kind != "csv" and level > 0 and c.tick_size > level / 10:
             raise ValueError(
@@ -703,15 +724,6 @@ class RunConfig(_Section):
                 f"around the price level {level:g} is narrower than one tick "
                 f"(contract.tick_size = {c.tick_size}); allowed price_limit >= "
                 f"{c.tick_size / level:.3g}, or 'none' for no band"
-            )
-        if (
-            self.spot.kind != "csv"
-            and self.spot.initial <= 0
-            and not (self.contract.allow_negative_prices)
-        ):
-            raise ValueError(
-                f"spot.initial = {self.spot.initial}: must be > 0 unless "
-                "contract.allow_negative_prices"
             )
         return self
 

@@ -116,6 +116,7 @@ class MarketModel(mesa.Model):
         self.step_index = 0
         self.fair = fair_value(float(self.spot_path[0]), cfg.spot.carry_rate, cal.trading_days)
         plugins = build.resolve_plugins(cfg)
+        build.check_memory(cfg)
         self.exchange = build.build_exchange(cfg, self.fair)
         #: the agent owning each account (its id)
         self.owner_of: dict[int, TraderAgent] = {}

@@ -80,9 +80,50 @@ def resample(values, n_steps: int) -> np.ndarray:
     return np.interp(np.arange(n_steps + 1, dtype=float), at, v)
 
 
+#: column names taken as the observations' times (case-insensitive)
+TIME_COLUMNS = ("date", "time", "timestamp", "datetime")
+
+
+def _check_times(df, path: str | Path) -> None:
+    """If the CSV has a time column, every row's time must parse, and the times must rise
+    strictly: rows are used in file order (a row per step, or per session when resampled), so
+    a duplicate or an out-of-order row would silently put a price in the wrong place."""
+    import pandas as pd
+
+    cols = [c for c in df.columns if str(c).strip().lower() in TIME_COLUMNS]
+    if not cols:
+        return
+    col = cols[0]
+    times = pd.to_datetime(df[col], errors="coerce", format="mixed")
+    if times.isna().any():
+        bad = int(np.flatnonzero(times.isna().to_numpy())[0])
+        raise ValueError(
+            f"spot.csv_path = '{path}': data row {bad + 1} (line {bad + 2}) of '{col}' is "
+            f"{df[col].iloc[bad]!r}, not a date or time"
+        )
+    t = times.to_numpy()
+    dup = np.flatnonzero(t[1:] == t[:-1])
+    if len(dup):
+        i = int(dup[0]) + 1
+        raise ValueError(
+            f"spot.csv_path = '{path}': data rows {i} and {i + 1} (lines {i + 1}, {i + 2}) have "
+            f"the same {col} {df[col].iloc[i]!r}; every row must be a distinct time"
+        )
+    back = np.flatnonzero(t[1:] < t[:-1])
+    if len(back):
+        i = int(back[0]) + 1
+        raise ValueError(
+            f"spot.csv_path = '{path}': data row {i + 1} (line {i + 2}, {col} "
+            f"{df[col].iloc[i]!r}) comes before the row above it; sort the file by {col}"
+        )
+
+
 def csv_path(path: str | Path, n: int, resample_rows: bool = False) -> np.ndarray:
     """Read a 'spot' column: one row per step from step 0 (at least n + 1 rows), or, with
-    ``resample_rows``, any number >= 2 of evenly spaced rows spread over the run."""
+    ``resample_rows``, any number >= 2 of evenly spaced rows spread over the run (a row per
+    trading session: weekends and holidays are not sessions, so rows, not calendar time,
+    are evenly spaced). A time column (date, time, timestamp or datetime) is checked: each
+    row's time must parse, and times must rise strictly."""
     import pandas as pd
 
     p = Path(path)
@@ -95,6 +136,7 @@ def csv_path(path: str | Path, n: int, resample_rows: bool = False) -> np.ndarra
         raise ValueError(f"spot.csv_path = '{path}': not a readable CSV ({err})") from None
     if "spot" not in df.columns:
         raise ValueError(f"spot.csv_path = '{path}': needs a 'spot' column, has {list(df.columns)}")
+    _check_times(df, path)
     raw = df["spot"]
     values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)
     if not np.all(np.isfinite(values)):
