@@ -331,6 +331,13 @@ def sweep(
         list[str] | None, typer.Option(help="Run just this run id (repeatable).", metavar="RUN_ID")
     ] = None,
     retry_failed: Annotated[bool, typer.Option(help="Re-run the recorded failures.")] = False,
+    repair: Annotated[
+        bool,
+        typer.Option(
+            help="Set aside a damaged runs.parquet / timeseries.parquet (to corrupt/) and run "
+            "again what only they held, then merge: the folder is rebuilt from what is whole."
+        ),
+    ] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     yes: Annotated[
         bool, typer.Option("--yes", help=f"Run a design of more than {LARGE_DESIGN:,} runs.")
@@ -376,6 +383,7 @@ def sweep(
             quick=quick,
             only=only,
             retry_failed=retry_failed,
+            repair=repair,
             progress=progress,
             folder=f"{sp.name}-quick" if quick else None,
         )
@@ -665,6 +673,9 @@ def figures(
             f"error: {err}; recompute the data with `abm reproduce`", fg=typer.colors.RED, err=True
         )
         raise typer.Exit(2) from None
+    except ValueError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     for spec, files in done:
         typer.echo(f"{spec.name:<28} {files[0]}  {files[1].name}")
 
@@ -772,8 +783,35 @@ def bench(
         )
 
 
-def main() -> None:  # pragma: no cover
-    app()
+def describe_os_error(err: OSError) -> str:
+    """An operating-system error as one line: what failed, on which file, and what to do."""
+    import errno
+
+    where = err.filename or ""
+    if err.filename2:
+        where = f"{where} -> {err.filename2}"
+    what = err.strerror or str(err)
+    todo = {
+        errno.ENOSPC: "the disk is full: free space, or give another --out",
+        errno.EDQUOT: "the disk quota is used up: free space, or give another --out",
+        errno.EACCES: "no permission to write there: give another --out (or cd elsewhere)",
+        errno.EPERM: "no permission to write there: give another --out (or cd elsewhere)",
+        errno.EROFS: "the file system is read-only: give another --out (or cd elsewhere)",
+        errno.ENOTDIR: "a part of the path is a file, not a folder: give another --out",
+        errno.EISDIR: "a folder stands where a file should go: give another --out",
+        errno.ENOENT: "no such file or folder",
+    }.get(err.errno or -1, "")
+    return f"{what}: {where}" + (f"; {todo}" if todo else "")
+
+
+def main() -> None:
+    """The ``abm`` command: an operating-system error (a full disk, a read-only folder, a path
+    through a file) ends it with one line saying what and where, not a traceback."""
+    try:
+        app()
+    except OSError as err:
+        typer.secho(f"error: {describe_os_error(err)}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

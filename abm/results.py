@@ -9,9 +9,11 @@ day")``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,14 +161,26 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@contextlib.contextmanager
+def _temporary(path: Path) -> Iterator[Path]:
+    """The temporary file an atomic write goes through; removed if the write fails (a full
+    disk, a kill signal turned into an exception), so nothing half-written is left behind."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write a file so readers never see half of it: temporary file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    with _temporary(path) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
 
 def atomic_write_parquet(path: Path, df: pd.DataFrame, table: str | None = None) -> None:
@@ -174,22 +188,22 @@ def atomic_write_parquet(path: Path, df: pd.DataFrame, table: str | None = None)
     [`atomic_write_bytes()`][abm.results.atomic_write_bytes]; with ``table``
     (a name in [`abm.schema`][abm.schema]) each column carries its unit and meaning as field
     metadata."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if table is None:
-        df.to_parquet(tmp, compression="zstd", index=False)
-    else:
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    with _temporary(path) as tmp:
+        if table is None:
+            df.to_parquet(tmp, compression="zstd", index=False)
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-        from abm.schema import field_metadata
+            from abm.schema import field_metadata
 
-        t = pa.Table.from_pandas(df, preserve_index=False)
-        fields = [f.with_metadata(field_metadata(table, f.name) or None) for f in t.schema]
-        t = t.cast(pa.schema(fields, metadata=t.schema.metadata))
-        pq.write_table(t, tmp, compression="zstd")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+            t = pa.Table.from_pandas(df, preserve_index=False)
+            fields = [f.with_metadata(field_metadata(table, f.name) or None) for f in t.schema]
+            t = t.cast(pa.schema(fields, metadata=t.schema.metadata))
+            pq.write_table(t, tmp, compression="zstd")
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
 
 
 def load_run(path: str | Path) -> RunResult:
@@ -249,30 +263,24 @@ def _connect(path: str | Path):
         raise FileNotFoundError(_not_results(p))
     con = duckdb.connect()
 
-    def sources(one: Path, many: Path) -> list[str]:
-        files = [str(one)] if one.exists() else []
-        if many.is_dir() and any(many.glob("*.parquet")):
-            files.append(f"{many}/*.parquet")
+    def sources(one: Path, many: Path) -> list[Path]:
+        files = [one] if one.exists() else []
+        if many.is_dir():
+            files += sorted(many.glob("*.parquet"))
         return files
 
     # a sweep is kept as one-row files while it runs and compacted into one file when done;
     # a crash during compaction can leave a run in both: keep one row per run (and step)
     runs = sources(p / "runs.parquet", p / "runs")
     if runs:
-        con.execute(
-            f"CREATE VIEW runs AS SELECT * FROM read_parquet({runs!r}, union_by_name = true) "
-            "QUALIFY row_number() OVER (PARTITION BY run_id) = 1"
-        )
+        _view(con, "runs", runs, "run_id")
     else:
         con.execute("CREATE VIEW runs AS SELECT NULL::VARCHAR AS run_id WHERE false")
     ts = sources(p / "timeseries.parquet", p / "timeseries")
     if ts:
-        con.execute(
-            f"CREATE VIEW timeseries AS SELECT * FROM read_parquet({ts!r}, union_by_name = true) "
-            "QUALIFY row_number() OVER (PARTITION BY run_id, step) = 1"
-        )
+        _view(con, "timeseries", ts, "run_id, step")
     if (p / "points.parquet").exists():
-        con.execute(f"CREATE VIEW points AS SELECT * FROM read_parquet('{p / 'points.parquet'}')")
+        _view(con, "points", [p / "points.parquet"])
     fails = sorted((p / "failures").glob("*.json")) if (p / "failures").is_dir() else []
     if fails:
         rows = [json.loads(f.read_text()) for f in fails]
@@ -287,6 +295,30 @@ def _connect(path: str | Path):
     return con
 
 
+def _view(con, name: str, files: list[Path], unique: str | None = None) -> None:
+    """View ``name`` over Parquet ``files`` (columns united by name), one row per ``unique``
+    key if given. The files are handed to DuckDB as an Arrow dataset, not spliced into SQL,
+    so any path works (quotes, brackets, asterisks: nothing is globbed or quoted); a file that
+    does not read is named."""
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+    import pyarrow.parquet as pq
+
+    schemas = []
+    for f in files:
+        try:
+            schemas.append(pq.read_schema(f))
+        except Exception as err:  # noqa: BLE001 - truncated, empty, not Parquet: all the same
+            raise ValueError(
+                f"{f}: unreadable ({type(err).__name__}: {err}). If it is a sweep's merged file, "
+                "`abm sweep <spec> --repair` sets it aside and runs again what only it held"
+            ) from None
+    schema = pa.unify_schemas(schemas, promote_options="permissive")
+    con.register(f"{name}_files", pads.dataset([str(f) for f in files], schema=schema))
+    dedupe = f" QUALIFY row_number() OVER (PARTITION BY {unique}) = 1" if unique else ""
+    con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_files{dedupe}")
+
+
 def _connect_run(p: Path):
     """A DuckDB connection over one run's folder: ``summary`` (also as ``runs``, one row) and
     a view per stored table (timeseries, accounts, events, days, by_class, depth)."""
@@ -299,7 +331,7 @@ def _connect_run(p: Path):
     for name in TABLES:
         f = p / f"{name}.parquet"
         if f.exists():
-            con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{f}')")
+            _view(con, name, [f])
     return con
 
 
@@ -387,9 +419,14 @@ def query(path: str | Path, sql: str) -> pd.DataFrame:
     naming a view the folder does not have says which views exist and why one is missing."""
     import duckdb
 
+    if not sql or not sql.strip():
+        raise ValueError('no SQL given: write a query, e.g. "SELECT * FROM runs LIMIT 5"')
     con = _connect(path)
     try:
-        return con.execute(sql).df()
+        res = con.execute(sql)
+        if res.description is None:
+            raise ValueError(f"{sql!r} returns no table: give a query (SELECT ...)")
+        return res.df()
     except duckdb.CatalogException as err:
         p = Path(path)
         if (p / "summary.json").exists():

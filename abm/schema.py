@@ -300,6 +300,11 @@ RUNS: dict[str, Column] = {
     "point": ("count", "design point"),
     "replicate": ("count", "replicate at the point"),
     "run_seconds": ("seconds", "wall-clock seconds of the run in its worker"),
+    "spec_hash": (
+        "label",
+        "hash of the sweep spec that wrote the run (resume counts a run file only if it "
+        "matches the folder's manifest)",
+    ),
 }
 RUNS_PATTERNS: list[tuple[str, Column]] = [
     (r"param_.+", ("input", "a varied parameter's value (the spec's [vary] name, dots as _)")),

@@ -96,6 +96,9 @@ def reproduce(
 
 #: columns that measure the machine, not the model
 TIMING_COLUMNS = frozenset({"wall_seconds", "run_seconds", "seconds"})
+#: bookkeeping added to the stores over time (which spec wrote a run, what an analysis was
+#: computed from): compared when both stores have it, left out when only one does
+BOOKKEEPING_COLUMNS = frozenset({"spec_hash", "inputs_sha256"})
 _SWEEP_TABLES = ("runs.parquet", "timeseries.parquet", "points.parquet", "sensitivity.parquet")
 
 
@@ -141,8 +144,9 @@ def _column_difference(where: str, x, y, rtol: float) -> Difference | None:
 
 
 def _frame_differences(where: str, a: pd.DataFrame, b: pd.DataFrame, rtol: float) -> list:
-    a = a.drop(columns=[c for c in a.columns if c in TIMING_COLUMNS])
-    b = b.drop(columns=[c for c in b.columns if c in TIMING_COLUMNS])
+    one_side = (set(a.columns) ^ set(b.columns)) & BOOKKEEPING_COLUMNS
+    a = a.drop(columns=[c for c in a.columns if c in TIMING_COLUMNS | one_side])
+    b = b.drop(columns=[c for c in b.columns if c in TIMING_COLUMNS | one_side])
     if set(a.columns) != set(b.columns):
         only = sorted(set(a.columns) ^ set(b.columns))
         return [Difference(f"{where} columns {only}", len(only), math.nan, math.nan, False)]

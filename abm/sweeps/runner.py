@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from abm import __version__
@@ -123,6 +124,13 @@ def param_column(key: str) -> str:
 @dataclass
 class SweepStore:
     root: Path
+    #: the hash of the spec that owns the folder (set by `prepare`): a per-run file records
+    #: the hash of the spec that wrote it, and only files of this spec count as done
+    spec_hash: str | None = None
+    #: whether the spec keeps time series: then a run counts as done only with its series
+    keep_timeseries: bool = False
+    #: why files were set aside during the last verification (file → reason)
+    set_aside_reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def runs_dir(self) -> Path:
@@ -152,23 +160,59 @@ class SweepStore:
             except Exception as err:  # noqa: BLE001 - any unreadable file is the same problem
                 raise ValueError(
                     f"{self.compacted}: unreadable ({type(err).__name__}: {err}); it holds the "
-                    "merged runs, so it is not removed: move it away to re-run the sweep"
+                    "merged runs, so it is not removed unasked. `abm sweep <spec> --repair` "
+                    "sets it aside and runs again what only it held"
                 ) from None
+            ts = self.root / "timeseries.parquet"
+            if self.keep_timeseries and ts.exists() and not _readable(ts):
+                raise ValueError(
+                    f"{ts}: unreadable; `abm sweep <spec> --repair` sets it aside and runs "
+                    "again what only it held"
+                )
         if self.runs_dir.exists():
-            for f in self.runs_dir.glob("*.parquet"):
-                if self._run_file_ok(f):
+            for f in sorted(self.runs_dir.glob("*.parquet")):
+                why = self._run_file_problem(f)
+                if why is None and self.keep_timeseries and f.stem not in ids:
+                    why = self._timeseries_problem(self.ts_dir / f.name)
+                if why is None:
                     ids.add(f.stem)
                 else:
+                    self.set_aside_reasons[str(f)] = why
                     self.set_aside(f)
         return ids
 
-    @staticmethod
-    def _run_file_ok(f: Path) -> bool:
+    def _run_file_problem(self, f: Path) -> str | None:
+        """Why a one-row run file cannot count as done (None: it can): unreadable, not one row
+        naming its own run, or written by another spec (its ``spec_hash`` differs from the
+        folder's; a file from before run files recorded it has none and is taken as the
+        folder's own)."""
         try:
-            df = pd.read_parquet(f, columns=["run_id"])
-        except Exception:  # noqa: BLE001 - truncated, empty, not Parquet: all the same
-            return False
-        return len(df) == 1 and df["run_id"].iloc[0] == f.stem
+            df = pd.read_parquet(f)
+        except Exception as err:  # noqa: BLE001 - truncated, empty, not Parquet: all the same
+            return f"unreadable ({type(err).__name__})"
+        if len(df) != 1 or "run_id" not in df or df["run_id"].iloc[0] != f.stem:
+            return "not one row naming its own run"
+        theirs = df["spec_hash"].iloc[0] if "spec_hash" in df else None
+        if self.spec_hash is not None and theirs is not None and theirs != self.spec_hash:
+            return f"written by another spec (hash {theirs}, this folder's is {self.spec_hash})"
+        return None
+
+    @staticmethod
+    def _timeseries_problem(f: Path) -> str | None:
+        """Why a run's time-series file is not whole (None: it is): missing, unreadable, or not
+        the run's own steps 0, 1, ... without a gap."""
+        if not f.exists():
+            return "its time series is missing"
+        try:
+            df = pd.read_parquet(f, columns=["run_id", "step"])
+        except Exception as err:  # noqa: BLE001
+            return f"its time series is unreadable ({type(err).__name__})"
+        if not len(df) or (df["run_id"] != f.stem).any():
+            return "its time series is empty or names another run"
+        steps = df["step"].to_numpy()
+        if not (steps == np.arange(len(steps))).all():
+            return "its time series has missing or repeated steps"
+        return None
 
     def set_aside(self, f: Path) -> None:
         """Move a damaged file to ``corrupt/`` (kept for inspection, out of every view)."""
@@ -204,9 +248,16 @@ class SweepStore:
                 fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 try:
-                    owner = json.loads(path.read_text() or "{}")
+                    text = path.read_text()
+                    owner = json.loads(text) if text else {"pid": "(starting)", "host": "?"}
                 except (OSError, ValueError):
-                    owner = {}
+                    owner = None
+                if not isinstance(owner, dict) or not {"pid", "host"} <= set(owner):
+                    raise FileExistsError(
+                        f"{path}: a lock file that does not say who holds it (damaged, or "
+                        "written by something else). If no sweep is writing this folder, "
+                        f"delete {path} and run again"
+                    ) from None
                 if owner.get("host") == me["host"] and not _alive(owner.get("pid")):
                     path.unlink(missing_ok=True)  # stale: its owner died without unlocking
                     continue
@@ -283,8 +334,10 @@ class SweepStore:
         an existing one must hold this very spec (same hash), whatever the mode, so two specs
         can never share a folder; results already there need ``resume``."""
         manifest = self.root / "manifest.json"
+        self.spec_hash = spec.digest()
+        self.keep_timeseries = spec.keep == "timeseries"
         if manifest.exists():
-            old = json.loads(manifest.read_text())
+            old = read_manifest(manifest)
             if old.get("spec_hash") != spec.digest():
                 raise ValueError(
                     f"{self.root} holds sweep '{old.get('sweep')}' with spec hash "
@@ -298,6 +351,13 @@ class SweepStore:
                     "only the missing points, or --out for a fresh directory"
                 )
         else:
+            orphans = self.holds_results()
+            if orphans:
+                raise FileExistsError(
+                    f"{self.root} holds {orphans} but no manifest.json, so nothing says which "
+                    "spec they belong to; they are not adopted. Restore the manifest, or move "
+                    "the folder away (or give another --out) to run this sweep"
+                )
             from abm.provenance import provenance
 
             self.root.mkdir(parents=True, exist_ok=True)
@@ -319,11 +379,39 @@ class SweepStore:
         if spec.keep == "timeseries":
             self.ts_dir.mkdir(parents=True, exist_ok=True)
 
+    def repair(self) -> list[str]:
+        """Set aside (to ``corrupt/``) the merged files that do not read whole, with the points
+        table computed from them, so a resume runs again what they held; returns their names."""
+        moved = []
+        for f in (self.compacted, self.root / "timeseries.parquet"):
+            if f.exists() and not _readable(f):
+                self.set_aside(f)
+                moved.append(f.name)
+        if moved:
+            points = self.root / "points.parquet"
+            if points.exists():
+                self.set_aside(points)
+        return moved
+
+    def holds_results(self) -> str:
+        """What results the folder holds ("" when none): merged or per-run runs, failures."""
+        what = []
+        if self.compacted.exists():
+            what.append("runs.parquet")
+        for d, name in ((self.runs_dir, "run files"), (self.ts_dir, "time-series files")):
+            n = len(list(d.glob("*.parquet"))) if d.is_dir() else 0
+            if n:
+                what.append(f"{n} {name}")
+        n = len(self.failed_ids())
+        if n:
+            what.append(f"{n} recorded failures")
+        return ", ".join(what)
+
     def note_resumed(self) -> None:
         """Record in the manifest that runs were added to the folder now (called only when a
         resume has runs to do: a folder with nothing to add is left as it was)."""
         manifest = self.root / "manifest.json"
-        meta = json.loads(manifest.read_text())
+        meta = read_manifest(manifest)
         meta.setdefault("resumed", []).append(_now())
         atomic_write_bytes(manifest, json.dumps(meta, indent=2).encode())
 
@@ -333,6 +421,7 @@ class SweepStore:
             "point": run.point,
             "replicate": run.replicate,
             "seed": run.seed,
+            "spec_hash": self.spec_hash,
             "run_seconds": out["seconds"],
         }
         for k, v in run.params.items():
@@ -365,6 +454,34 @@ class SweepStore:
             self.failures_dir / f"{run.run_id}.json",
             json.dumps(rec, indent=2, default=str).encode(),
         )
+
+
+def _readable(f: Path) -> bool:
+    """Whether a Parquet file reads whole (its footer and every row group)."""
+    try:
+        import pyarrow.parquet as pq
+
+        pq.read_table(f)
+    except Exception:  # noqa: BLE001 - truncated, empty, not Parquet: all the same
+        return False
+    return True
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A sweep folder's manifest, or an error naming the file and what to do."""
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ValueError(
+            f"{path}: damaged ({type(err).__name__}: {err}). It names the spec the folder's "
+            "runs belong to; restore it from a backup or version control, or move the folder "
+            "away to run the sweep afresh"
+        ) from None
+    if not isinstance(meta, dict) or "spec_hash" not in meta:
+        raise ValueError(
+            f"{path}: not a sweep manifest (no spec_hash); restore it, or move the folder away"
+        )
+    return meta
 
 
 def _alive(pid: Any) -> bool:
@@ -413,9 +530,11 @@ def run_sweep(
     retry_failed: bool = False,
     progress: bool = True,
     folder: str | None = None,
+    repair: bool = False,
 ) -> SweepReport:
     """Run (or resume) a sweep into ``out/<folder>`` (default: the spec's name); returns
-    counts, failures and throughput."""
+    counts, failures and throughput. ``repair`` sets aside a damaged merged file and resumes,
+    so the runs only it held are run again and the folder is merged anew."""
     store = SweepStore(Path(out) / (folder or spec.name))
     if retry_failed and not (store.root / "manifest.json").exists():
         raise FileNotFoundError(
@@ -426,8 +545,12 @@ def run_sweep(
         raise ValueError(f"--workers {workers}: allowed 1 or more")
     engine = "serial" if serial else (address or f"LocalCluster({workers or os.cpu_count()})")
     with store.lock():
-        store.prepare(spec, resume=resume or bool(only) or retry_failed, quick=quick, engine=engine)
+        store.prepare(
+            spec, resume=resume or bool(only) or retry_failed or repair, quick=quick, engine=engine
+        )
         store.sweep_temporaries()
+        if repair:
+            store.repair()
         return _run_locked(spec, store, workers, address, serial, only, retry_failed, progress)
 
 

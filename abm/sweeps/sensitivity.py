@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -371,16 +370,11 @@ def _store(result: pd.DataFrame, out: Path) -> None:
                 return
         except (OSError, ValueError):  # unreadable old file: replace it
             pass
-    for name, write in (
-        ("sensitivity.parquet", lambda f: result.to_parquet(f, index=False)),
-        (
-            "sensitivity.json",
-            lambda f: f.write_text(json.dumps(result.to_dict(orient="records"), indent=2)),
-        ),
-    ):
-        tmp = out / f".{name}.tmp"
-        write(tmp)
-        os.replace(tmp, out / name)
+    from abm.results import atomic_write_bytes, atomic_write_parquet
+
+    atomic_write_parquet(path, result)
+    records = json.dumps(result.to_dict(orient="records"), indent=2).encode()
+    atomic_write_bytes(out / "sensitivity.json", records)
 
 
 def sensitivity_verdict(result: pd.DataFrame) -> str:
