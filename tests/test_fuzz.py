@@ -20,7 +20,7 @@ from abm.metrics import UNEXPLAINED
 from abm.model import MarketModel
 from abm.scenarios import load
 
-EXAMPLES = int(os.environ.get("ABM_FUZZ_EXAMPLES", "30"))
+EXAMPLES = int(os.environ.get("ABM_FUZZ_EXAMPLES", "200"))
 
 
 @st.composite
