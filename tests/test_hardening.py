@@ -92,7 +92,7 @@ def test_a_folder_without_a_manifest_is_not_adopted(tmp_path):
 # -- 2. every stored file verified -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("damage", ["empty", "missing", "other_run"])
+@pytest.mark.parametrize("damage", ["empty", "missing", "other_run", "short"])
 def test_a_damaged_timeseries_file_is_set_aside_and_run_again(tmp_path, damage):
     sp = load_spec(spec_file(tmp_path, "t", keep="timeseries"))
     ids = [r.run_id for r in sp.runs()[:2]]
@@ -102,6 +102,9 @@ def test_a_damaged_timeseries_file_is_set_aside_and_run_again(tmp_path, damage):
         ts.write_bytes(b"")
     elif damage == "missing":
         ts.unlink()
+    elif damage == "short":  # whole as a file, but half the run's steps
+        df = pd.read_parquet(ts)
+        df.iloc[: len(df) // 2].to_parquet(ts, index=False)
     else:
         ts.write_bytes((ts.parent / f"{ids[1]}.parquet").read_bytes())
     rep = run_sweep(sp, tmp_path, serial=True, progress=False, resume=True)

@@ -129,6 +129,8 @@ class SweepStore:
     spec_hash: str | None = None
     #: whether the spec keeps time series: then a run counts as done only with its series
     keep_timeseries: bool = False
+    #: the spec (set by `prepare`): how many steps each run's series must hold
+    spec: SweepSpec | None = None
     #: why files were set aside during the last verification (file → reason)
     set_aside_reasons: dict[str, str] = field(default_factory=dict)
 
@@ -173,7 +175,7 @@ class SweepStore:
             for f in sorted(self.runs_dir.glob("*.parquet")):
                 why = self._run_file_problem(f)
                 if why is None and self.keep_timeseries and f.stem not in ids:
-                    why = self._timeseries_problem(self.ts_dir / f.name)
+                    why = self._timeseries_problem(self.ts_dir / f.name, self._steps(f.stem))
                 if why is None:
                     ids.add(f.stem)
                 else:
@@ -197,10 +199,24 @@ class SweepStore:
             return f"written by another spec (hash {theirs}, this folder's is {self.spec_hash})"
         return None
 
+    def _steps(self, run_id: str) -> int | None:
+        """The number of steps of run ``run_id`` of the folder's spec (None: not one of its)."""
+        if self.spec is None:
+            return None
+        if not hasattr(self, "_steps_by_run"):
+            self._steps_by_run: dict[str, dict[str, Any]] = {
+                r.run_id: r.params for r in self.spec.iter_runs()
+            }
+        params = self._steps_by_run.get(run_id)
+        if params is None:
+            return None
+        cfg = self.spec.base_config().with_updates(params)
+        return cfg.calendar.trading_days * cfg.calendar.steps_per_day
+
     @staticmethod
-    def _timeseries_problem(f: Path) -> str | None:
-        """Why a run's time-series file is not whole (None: it is): missing, unreadable, or not
-        the run's own steps 0, 1, ... without a gap."""
+    def _timeseries_problem(f: Path, expected: int | None = None) -> str | None:
+        """Why a run's time-series file is not whole (None: it is): missing, unreadable, not
+        the run's own steps 0, 1, ... without a gap, or fewer or more than ``expected``."""
         if not f.exists():
             return "its time series is missing"
         try:
@@ -212,6 +228,8 @@ class SweepStore:
         steps = df["step"].to_numpy()
         if not (steps == np.arange(len(steps))).all():
             return "its time series has missing or repeated steps"
+        if expected is not None and len(steps) != expected:
+            return f"its time series has {len(steps)} steps, the run has {expected}"
         return None
 
     def set_aside(self, f: Path) -> None:
@@ -336,6 +354,7 @@ class SweepStore:
         manifest = self.root / "manifest.json"
         self.spec_hash = spec.digest()
         self.keep_timeseries = spec.keep == "timeseries"
+        self.spec = spec
         if manifest.exists():
             old = read_manifest(manifest)
             if old.get("spec_hash") != spec.digest():
