@@ -677,20 +677,22 @@ class ClearingHouse:
             + abs(self.broker_loss)
         )
 
-    def money_tolerance(self, extra: float = 0.0) -> float:
+    def money_tolerance(self, extra: float = 0.0, ledger: bool = False) -> float:
         """How far a money sum may drift by rounding alone (money).
 
         Every booking is a float64 operation, rounding by at most ε = 2⁻⁵³ ≈ 1.1e-16 of its
         result. A running sum of n bookings therefore drifts by at most n·ε·(largest partial
-        sum), and the residual Σ(equity − deposits) + … loses ε of each term it adds: both
-        scale with the amounts that pass through the ledger (turnover: money traded) and the
-        amounts it holds (`balances`: deposits and cash, which can dwarf the turnover, as a
-        hedger funded with 5e11 does in a market trading 1e4). The tolerance is 1e-9 of
-        turnover + balances + ``extra`` (the sizes a particular sum carries): room for 10⁷
-        worst-case roundings of the largest amount, far more than any run books; with a
-        floor of 1e-6 per unit of multiplier. A real error of a fraction of a tick on one lot
-        still fails whenever the books are small enough for float64 to see it at all."""
-        return 1e-9 * (max(self.turnover, 0.0) + self.balances() + extra) + 1e-6 * max(
+        sum): it scales with the amounts that pass through it (turnover: money traded) and
+        the sizes it carries (``extra``: an account's or a class's cash and position value).
+        The ledger residual (``ledger``) sums every account's equity less its deposits, and
+        loses ε of each term, so it also scales with all the money the ledger holds
+        ([`balances()`][abm.exchange.clearing.ClearingHouse.balances]: deposits and cash can
+        dwarf the turnover, as a firm funded with 5e11 in a market trading 1e4 does). The
+        tolerance is 1e-9 of those amounts, room for 10⁷ worst-case roundings of the largest,
+        far more than any run books, with a floor of 1e-6 per unit of multiplier. A real
+        error of a fraction of a tick on one lot still fails wherever float64 can see it."""
+        held = self.balances() if ledger else 0.0
+        return 1e-9 * (max(self.turnover, 0.0) + held + extra) + 1e-6 * max(
             1.0, abs(self.multiplier)
         )
 
@@ -713,7 +715,7 @@ class ClearingHouse:
             + (self.fund - self.fund_seed)
             - self.broker_loss
         )
-        tol = self.money_tolerance()
+        tol = self.money_tolerance(ledger=True)
         if _breach(res, tol):
             raise InvariantError(
                 f"step {step}: ledger residual {res:.6g} (money) from class totals exceeds the "
@@ -795,7 +797,7 @@ class ClearingHouse:
                         f"{(a_ - b_) * scale:.3g} (money), tolerance {tol:.3g}"
                     )
         res = self.ledger_residual(mark)
-        tol = self.money_tolerance()
+        tol = self.money_tolerance(ledger=True)
         if _breach(res, tol):
             worst = max(self.accounts, key=lambda a: abs(a.cash), default=None)
             raise InvariantError(
