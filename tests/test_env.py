@@ -1,0 +1,74 @@
+"""The harvest as a Gymnasium environment (issue 22, deliverable 5, first part): it passes
+Gymnasium's own checker, is reproducible from its seed, observes only a desk's view, and the
+rewards add up to the firm's P&L over the episode."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+from abm.env import HarvestEnv
+
+ONE_SIDED = {"retail.long_share": 0.9}
+
+
+def test_gymnasiums_checker_passes():
+    check_env(HarvestEnv("small", ONE_SIDED), skip_render_check=True)
+
+
+def _episode(env: HarvestEnv, seed: int, action: float):
+    obs, _ = env.reset(seed=seed)
+    start = env._equity
+    seen, rewards = [obs], []
+    while True:
+        obs, r, terminated, truncated, _ = env.step(np.array([action], np.float32))
+        seen.append(obs)
+        rewards.append(r)
+        if terminated or truncated:
+            return np.array(seen), np.array(rewards), start
+
+
+def test_the_same_seed_gives_the_same_episode():
+    a = _episode(HarvestEnv("small", ONE_SIDED), 3, 0.2)
+    b = _episode(HarvestEnv("small", ONE_SIDED), 3, 0.2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    c = _episode(HarvestEnv("small", ONE_SIDED), 4, 0.2)
+    assert not np.array_equal(a[0][0], c[0][0])  # another seed, another run
+
+
+def test_rewards_add_up_to_the_firms_pnl_and_the_action_sets_the_discount():
+    env = HarvestEnv("small", ONE_SIDED, max_discount=20.0, reward_scale=1.0)
+    _, rewards, start = _episode(env, 3, 0.25)  # a 5-unit discount
+    model = env.model
+    acc = model.hedgers[0].account
+    end = acc.equity(model.exchange.mark, model.exchange.contract.multiplier)
+    assert rewards.sum() == pytest.approx(end - start, rel=1e-9, abs=1e-6)
+    s = model.result.summary
+    tick = model.exchange.contract.tick_size
+    # the last forced lot cleared at the firm's quote, within a tick of its discount (the
+    # quote is on the tick grid) unless the band stopped it short
+    assert s["harvest_discount"] <= 5.0 + tick + 1e-9
+    assert s["harvest_discount"] >= min(5.0, s["theory_divergence"]) - tick - 1e-9
+
+
+def test_the_observation_is_a_desks_view():
+    env = HarvestEnv("small", ONE_SIDED, depth=3)
+    obs, _ = env.reset(seed=1)
+    assert obs.shape == (5 + 2 * 3,) and len(env.observation_names) == obs.size
+    view = env._policy.view
+    assert view is not None
+    # the side, the lots as the firm estimates them, its own position, no rival's
+    assert obs[0] == view.side and obs[1] == view.q
+    assert obs[2] == env.model.hedgers[0].account.net
+    # the visible levels are the book's first three competing levels, as discounts
+    for k, (tick, lots) in enumerate(view.ladder[:3]):
+        assert obs[5 + 2 * k] == pytest.approx(view.discount(tick)) and obs[6 + 2 * k] == lots
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="depth = 0"):
+        HarvestEnv("small", depth=0)
+    with pytest.raises(ValueError, match="max_discount"):
+        HarvestEnv("small", max_discount=0)
