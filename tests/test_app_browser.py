@@ -162,7 +162,9 @@ def test_dashboard_in_a_real_browser(app_url):
         assert render.get_attribute("aria-valuenow") == str(RENDER_INTERVAL)
         t2 = time.perf_counter()
         page.get_by_role("button", name="▶").click()
-        expect(step).to_have_text("600 / 600", timeout=240_000)
+        # a guard against a stalled play, not a speed test (BENCHMARKS.md times the dashboard):
+        # beside the rest of the suite on two cores the full play has taken over 240 s
+        expect(step).to_have_text("600 / 600", timeout=600_000)
         timings["play_full_run_seconds"] = time.perf_counter() - t2
         # the event table pages over every event, not the last twelve
         title = page.get_by_text(re.compile(r"\((\d+) events\)")).inner_text()
