@@ -87,7 +87,14 @@ class HarvestEnv(gym.Env):
             raise ValueError(f"max_discount = {max_discount}: allowed > 0 (price units)")
         self.scenario = scenario
         self.updates = {**(updates or {}), "hedger.spread_policy": "abm.env:ExternalPolicy"}
-        load(scenario, self.updates)  # a bad scenario or update fails here, not at reset
+        cfg = load(scenario, self.updates)  # a bad scenario or update fails here, not at reset
+        if cfg.hedger.n_firms != 1:
+            # every firm takes the configured policy: with several, the others would quote
+            # the external policy's default instead of their own
+            raise ValueError(
+                f"hedger.n_firms = {cfg.hedger.n_firms}: HarvestEnv plays the one firm of a "
+                "scenario; set hedger.n_firms = 1 (several firms need a multi-agent API)"
+            )
         self.depth = depth
         self.max_discount = float(max_discount)
         self.reward_scale = float(reward_scale)

@@ -72,3 +72,5 @@ def test_bad_arguments_are_refused():
         HarvestEnv("small", depth=0)
     with pytest.raises(ValueError, match="max_discount"):
         HarvestEnv("small", max_discount=0)
+    with pytest.raises(ValueError, match="hedger.n_firms = 3"):
+        HarvestEnv("small", {"n_firms": 3})
