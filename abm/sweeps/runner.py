@@ -188,8 +188,12 @@ class SweepStore:
         naming its own run, or written by another spec (its ``spec_hash`` differs from the
         folder's; a file from before run files recorded it has none and is taken as the
         folder's own)."""
+        import pyarrow.parquet as pq
+
         try:
-            df = pd.read_parquet(f)
+            names = pq.read_schema(f).names
+            # the identity columns only: a resume reads every file of a running sweep
+            df = pd.read_parquet(f, columns=[c for c in ("run_id", "spec_hash") if c in names])
         except Exception as err:  # noqa: BLE001 - truncated, empty, not Parquet: all the same
             return f"unreadable ({type(err).__name__})"
         if len(df) != 1 or "run_id" not in df or df["run_id"].iloc[0] != f.stem:
