@@ -453,9 +453,12 @@ class HedgerConfig(_DeliveryCurveFields):
     )
     spread_policy: str = Field(
         "optimal",
-        description="Harvest policy: optimal (profit-maximising quote, Cournot among several "
-        "firms); the baselines fixed (fair ∓ harvest_spread, a dial) and competitive (one tick "
-        "behind the best competing quote, never beyond the spread); the counterfactual "
+        description="Harvest policy: estimating (a desk's: it estimates the competing supply "
+        "from the book it sees to view_depth levels and prices against it); optimal (the "
+        "full-information benchmark: the profit-maximising quote from the whole book and every "
+        "firm's position and curve, Cournot among several firms); the baselines fixed "
+        "(fair ∓ harvest_spread, a dial) and competitive (one tick behind the best competing "
+        "quote, never beyond the spread); the counterfactual "
         "ordinary (no harvest: it keeps its ordinary quotes through the deadline); or an import "
         "path 'module:Class' to a HarvestPricing object of your own.",
     )
@@ -466,6 +469,13 @@ class HedgerConfig(_DeliveryCurveFields):
         "this (price units). The optimal policy ignores it.",
     )
     knows_ndnp: bool = Field(True, description="Brokers share account data with it.")
+    view_depth: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Price levels per side of the book a firm's desk sees (its own quotes "
+        "excluded); the full-information benchmark (spread_policy optimal) sees them all.",
+    )
     net_every_day: bool = Field(True, description="Net own longs against shorts at day end.")
     risk_limit: float | None = Field(
         None,
@@ -520,7 +530,29 @@ class MarketMakerConfig(_Section):
     )
 
 
-class ArbitrageurConfig(_DeliveryCurveFields):
+class _FringeFields(_DeliveryCurveFields):
+    """How a fringe of delivery-capable traders plays: how much of its supply it shows and
+    whether it holds back while the firms harvest."""
+
+    show_levels: int = Field(
+        0,
+        ge=0,
+        le=500,
+        description="Levels of its cost ladder each trader shows at once, refilled from "
+        "the next as they fill (the rest of its supply is hidden); 0 = the whole ladder rests "
+        "in the book (the passive baseline).",
+    )
+    harvest_markup: float = Field(
+        0.0,
+        ge=0,
+        description="Price units each trader adds to its delivery cost, on both sides, while "
+        "the firms harvest (from hedger.harvest_window_steps before the deadline: the calendar "
+        "is public), holding back supply it expects to sell dearer; 0 = it quotes its cost "
+        "throughout (the passive baseline).",
+    )
+
+
+class ArbitrageurConfig(_FringeFields):
     n: int = Field(0, ge=0, le=1000, description="Number of delivery-capable arbitrageurs.")
     capacity: int | None = Field(
         0,
@@ -549,7 +581,7 @@ class ArbitrageurConfig(_DeliveryCurveFields):
     )
 
 
-class CommercialsConfig(_DeliveryCurveFields):
+class CommercialsConfig(_FringeFields):
     open_interest: int = Field(
         0,
         ge=0,

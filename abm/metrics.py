@@ -126,7 +126,10 @@ def summarize(model: MarketModel):
         # the marginal lot: the last forced fill against fair value at its step
         last_step, _, last_price = ex.forced_fills[-1]
         harvest_discount = abs(float(ts["fair"].iloc[last_step]) - last_price)
+        fair_at = ts["fair"].to_numpy()
+        harvest_vwap = sum(q * abs(float(fair_at[s]) - p) for s, q, p in ex.forced_fills) / lots
     else:
+        harvest_vwap = float("nan")
         harvest_discount = float("nan")
         basis_fc = float("nan")
         notes["basis_at_forced_close"] = "no forced close filled: nothing was left to close"
@@ -144,6 +147,7 @@ def summarize(model: MarketModel):
     ndnp_d = model.marks["ndnp_at_deadline"]
     ndnp_d = 0 if ndnp_d is None else int(ndnp_d)
     th = theory_for_run(model, ndnp_d)
+    ante = ex_ante_theory(model)
     capacity = cfg.arbitrageurs.capacity if cfg.arbitrageurs.n > 0 else 0
 
     last = ex.days[-1] if ex.days else None
@@ -216,6 +220,11 @@ def summarize(model: MarketModel):
         "theory_divergence": th["divergence"],
         "theory_fringe_lots": th["fringe_lots"],
         "theory_bound": th["bound"],
+        "theory_ex_ante_divergence": ante["divergence"],
+        "theory_ex_ante_transfer": ante["transfer"],
+        "theory_ex_ante_retail_loss": ante["retail_loss"],
+        "regime": ante["regime"],
+        "harvest_discount_vwap": harvest_vwap,
         "pnl_retail": cls_val("retail", "pnl"),
         "pnl_hedger": cls_val("hedger", "pnl"),
         "pnl_market_maker": cls_val("market_maker", "pnl"),
@@ -301,6 +310,14 @@ UNEXPLAINED = "not defined for this run, and no reason is known: please report i
 def _nan_reason(key: str, s: dict[str, Any]) -> str:
     """Why summary value ``key`` is NaN, from the summary itself."""
     no_forced = "no forced close filled: nothing was left to close"
+    if key.startswith("theory_ex_ante_"):
+        regime = str(s.get("regime", ""))
+        if regime == "no_firm":
+            return "no firm, or the harvest window never opened: no ex-ante harvest"
+        if regime == "no_need":
+            return "the NDNP at the harvest's start is 0: no lot to harvest, so no price"
+        if regime == "no_fringe":
+            return "nothing bounds the ex-ante price (no fringe and no band)"
     if key.startswith("theory_"):
         bound = str(s.get("theory_bound", ""))
         if bound.startswith(("none", "unbounded", "no firm")):
@@ -309,7 +326,7 @@ def _nan_reason(key: str, s: dict[str, Any]) -> str:
             return "the NDNP at the deadline is 0: no lot to harvest, so no harvest price"
     if key == "ndnp_share_of_open_interest":
         return "no open interest when the harvest window opened"
-    if key in ("harvest_discount", "basis_at_forced_close"):
+    if key in ("harvest_discount", "harvest_discount_vwap", "basis_at_forced_close"):
         return no_forced
     if key == "relative_basis_at_forced_close":
         if s.get("basis_at_forced_close") != s.get("basis_at_forced_close"):
@@ -418,6 +435,82 @@ def theory_for_run(model: MarketModel, ndnp: int) -> dict[str, Any]:
         divergence=h.discount if q else float("nan"),
         fringe_lots=h.lots_to_fringe,
         bound=h.bound,
+    )
+
+
+REGIMES = (
+    "band_cap",
+    "interior",
+    "fringe_cost",
+    "fringe_only",
+    "no_fringe",
+    "no_need",
+    "no_firm",
+)
+
+
+def ex_ante_theory(model: MarketModel) -> dict[str, Any]:
+    """The Cournot/dominant-firm harvest predicted when the harvest window opens, from what is
+    observable then and the scenario's parameters, never from the run's later state: the
+    crowd's NDNP at the window's start, the fringe's delivery cost curves (parameters) and its
+    holdings then (positions by trader type are published), the firms' delivery costs and
+    their own positions then (a firm buying back beyond its holding must take delivery), fair
+    value then as the reference price of the band, and the band's sessions from the deadline
+    to expiry. The run's decisions can disagree with it: the crowd keeps trading, liquidations
+    move the need, the fringe may hide or hold back supply, and the firms see only their desk.
+
+    ``regime`` says what bounds it: ``band_cap`` (the band or the floor stops the price short
+    of the optimum), ``interior`` (the firms' optimum), ``fringe_cost`` (the firms take all just
+    ahead of the fringe's cost), ``fringe_only`` (no firm gains by buying the crowd out: it
+    holds too little of the opposite side, and the fringe clears the crowd alone),
+    ``no_fringe`` (no delivery-capable trader competes on the crowd's side: only the band
+    bounds the price), ``no_need`` (a flat crowd) or ``no_firm``."""
+    nan = float("nan")
+    out = dict(divergence=nan, transfer=nan, retail_loss=nan, bound="", regime="no_firm")
+    if not model.hedgers or model.marks["fair_at_harvest_start"] is None:
+        return out
+    ndnp = int(model.marks["ndnp_at_harvest_start"] or 0)
+    if ndnp == 0:
+        return {**out, "transfer": 0.0, "retail_loss": 0.0, "regime": "no_need"}
+    ex = model.exchange
+    cal = ex.calendar
+    tick = ex.contract.tick_size
+    side = 1 if ndnp > 0 else -1
+    curves = [
+        (curve, side * net)
+        for curve, net, sides in model.marks["fringe_at_harvest_start"] or []
+        if side in sides
+    ]
+    supply = theory.fringe_supply(curves, tick)
+    fair = float(model.marks["fair_at_harvest_start"])
+    holdings = [max(0, -side * net) for net in model.marks["firms_at_harvest_start"]]
+    try:
+        h = theory.session_path(
+            abs(ndnp),
+            supply,
+            [f.curve.cost for f in model.hedgers],
+            ex.contract.multiplier,
+            fair,
+            fair,
+            ex.contract.price_limit,
+            cal.last_day - cal.deadline_day + 1,
+            tick,
+            ex.contract.allow_negative_prices,
+            side,
+            holdings=holdings,
+        ).final
+    except ValueError as err:
+        return {**out, "bound": f"unbounded: {err}", "regime": "no_fringe"}
+    if not curves or float(supply(np.array([abs(fair) * 10 + 1e6]))[0]) <= 0:
+        regime = "no_fringe"
+    else:
+        regime = {"cap": "band_cap"}.get(h.bound, h.bound)
+    return dict(
+        divergence=h.discount,
+        transfer=h.transfer_to_firms,
+        retail_loss=h.retail_loss,
+        bound=h.bound,
+        regime=regime,
     )
 
 

@@ -157,6 +157,9 @@ class MarketModel(mesa.Model):
             "retail_lots_at_harvest_start": None,
             "retail_open_interest_at_deadline": None,
             "open_interest_at_harvest_start": None,
+            "fringe_at_harvest_start": None,
+            "fair_at_harvest_start": None,
+            "firms_at_harvest_start": None,
         }
         reporters: dict[str, Callable[[MarketModel], float]] = {
             name: _reader(name) for name in self._observe(dry=True)
@@ -332,6 +335,13 @@ class MarketModel(mesa.Model):
             self.marks["ndnp_at_harvest_start"] = ex.clearing.ndnp
             self.marks["retail_lots_at_harvest_start"] = _lots(ex.clearing.group("retail"))
             self.marks["open_interest_at_harvest_start"] = ex.clearing.open_interest
+            # what the ex-ante theory reads: the fringe's curves and holdings (positions by
+            # trader type are published), fair value, and each firm's own position
+            self.marks["fringe_at_harvest_start"] = [
+                (a.curve, a.account.net, a.sides) for a in self.fringe
+            ]
+            self.marks["fair_at_harvest_start"] = self.fair
+            self.marks["firms_at_harvest_start"] = [h.account.net for h in self.hedgers]
         if s == ex.calendar.deadline_step:
             self.marks["retail_open_interest_at_deadline"] = _lots(ex.clearing.group("retail"))
             self.marks["ndnp_at_deadline"] = ex.clearing.ndnp

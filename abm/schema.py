@@ -109,6 +109,27 @@ SUMMARY: dict[str, Column] = {
         "closed-form harvest discount for the NDNP at the deadline (abm.theory.solve_harvest)",
     ),
     "theory_transfer": ("money", "closed-form harvest transfer to the firms for that NDNP"),
+    "theory_ex_ante_divergence": (
+        "price",
+        "closed-form harvest discount predicted when the harvest window opens, from the NDNP "
+        "then, the fringe's curves and holdings then, the firms' costs and own positions, and "
+        "the band (abm.metrics.ex_ante_theory): a prediction the run can contradict",
+    ),
+    "theory_ex_ante_transfer": ("money", "ex-ante closed-form harvest transfer to the firms"),
+    "theory_ex_ante_retail_loss": ("money", "ex-ante closed-form loss of the crowd in the harvest"),
+    "regime": (
+        "label",
+        "what bounds the ex-ante harvest: band_cap (the band or floor stops the price short of "
+        "the optimum), interior (the firms' optimum), fringe_cost (the firms take all just "
+        "ahead of the fringe's cost), fringe_only (no firm gains by buying: it holds too little "
+        "of the opposite side), no_fringe (nobody else can deliver on the crowd's side), "
+        "no_need (a flat crowd) or no_firm",
+    ),
+    "harvest_discount_vwap": (
+        "price",
+        "volume-weighted |fair − price| of the forced-close fills (harvest_discount is the "
+        "last, marginal one)",
+    ),
     "theory_retail_harvest_loss": ("money", "closed-form loss of the crowd in the harvest"),
     "theory_fringe_lots": ("lots", "lots the fringe absorbs in the closed form"),
     "theory_bound": (

@@ -277,13 +277,20 @@ def solve_harvest(
     max_discount: float = math.inf,
     max_iter: int = 200,
     offset: float = 0.0,
+    holdings: list[float] | None = None,
 ) -> Harvest:
     """The Cournot harvest (one firm: the dominant firm's) for any fringe supply, on the grid of
     discounts ``offset`` + k × tick up to ``max_discount`` (``offset``: how far fair value sits
     from the next tick on the crowd's side, so the grid is the book's): each firm's best
     response to the others' quantities maximises x (d + c_i) with x = (Q − X_others − S(d))⁺, in
     turn until none moves. An independent check of the firms' decisions, which work on the
-    book's quotes instead."""
+    book's quotes instead.
+
+    ``holdings`` (lots each firm holds opposite the crowd; None: as many as it could take)
+    limits the delivery a firm saves: a lot bought back beyond its holding is one it must take
+    delivery of itself, so firm i values x lots at x d + c_i min(x, H_i) − c_i (x − H_i)⁺ (a
+    flat delivery cost c_i). With delivery room elsewhere beyond the crowd's need the firm may
+    hold little of the opposite side, and then buying the crowd out below its cost loses."""
     n = len(costs)
     if q <= 0:
         return Harvest(q, 0.0, [0.0] * n, 0.0, 0.0, 0.0, 0.0, "interior", [0.0] * n)
@@ -306,11 +313,24 @@ def solve_harvest(
     s = supply(grid)
     x = np.zeros(n)
     at = np.zeros(n, int)
+    held = [math.inf] * n if holdings is None else [max(0.0, float(h)) for h in holdings]
+    if len(held) != n:
+        raise ValueError(f"holdings has {len(held)} entries: must have one per firm ({n})")
+
+    def value(i: int, xi: np.ndarray) -> np.ndarray:
+        if held[i] == math.inf:
+            return xi * (grid + costs[i])
+        saved = np.minimum(xi, held[i]) - np.maximum(xi - held[i], 0.0)
+        return xi * grid + costs[i] * saved
+
     for _ in range(max_iter):
         moved = False
         for i in range(n):
             xi = np.maximum(q - (x.sum() - x[i]) - s, 0.0)
-            k = int(np.argmax(xi * (grid + costs[i])))
+            v = value(i, xi)
+            k = int(np.argmax(v))
+            if holdings is not None and v[k] <= 0:  # nothing earns anything: it takes nothing
+                xi = np.zeros_like(xi)
             if xi[k] != x[i] or k != at[i]:
                 moved = True
             x[i], at[i] = xi[k], k
@@ -325,7 +345,9 @@ def solve_harvest(
     d = float(offset + k_in * tick)
     to_fringe = float(min(q, supply(np.array([d]))[0]))
     to_firms = q - to_fringe
-    if k == top and max_discount < math.inf:
+    if holdings is not None and not (x > 0).any():
+        bound = "fringe_only"  # no firm gains by buying: the fringe clears the crowd alone
+    elif k == top and max_discount < math.inf:
         bound = "cap"
     elif x.sum() >= q and k + 1 <= top and supply(np.array([offset + (k + 1) * tick]))[0] > 0:
         bound = "fringe_cost"  # the firms take everything just ahead of the fringe's cost
@@ -378,6 +400,7 @@ def session_path(
     tick: float,
     allow_negative: bool = False,
     side: int = 1,
+    holdings: list[float] | None = None,
 ) -> BandPath:
     """[`band_harvest()`][abm.theory.band_harvest] for any fringe supply: the firms wait while the
     band stops them short of their optimum; each locked session's fringe buying clears at its
@@ -389,11 +412,11 @@ def session_path(
     else:
         offset = math.ceil(fair / tick - 1e-9) * tick - fair
     if price_limit is None:
-        h = solve_harvest(q, supply, costs, multiplier, tick, cap, offset=offset)
+        h = solve_harvest(q, supply, costs, multiplier, tick, cap, offset=offset, holdings=holdings)
         return BandPath([h.discount], [h.lots_to_fringe], h)
     try:
         free_discount = solve_harvest(
-            q, supply, costs, multiplier, tick, cap, offset=offset
+            q, supply, costs, multiplier, tick, cap, offset=offset, holdings=holdings
         ).discount
     except ValueError:  # no finite optimum: the band binds in every session
         free_discount = math.inf
@@ -405,7 +428,9 @@ def session_path(
         price = band_reach(price, price_limit, 1, tick, side, allow_negative)
         d_k = side * (fair - price)
         if k == sessions or d_k >= free_discount:
-            h = solve_harvest(q, supply, costs, multiplier, tick, min(d_k, cap), offset=offset)
+            h = solve_harvest(
+                q, supply, costs, multiplier, tick, min(d_k, cap), offset=offset, holdings=holdings
+            )
             now = h.lots_to_fringe - taken
             early = sum(a * b for a, b in zip(lots, discounts, strict=True))
             discounts.append(h.discount)

@@ -15,15 +15,32 @@ from abm.delivery import DeliveryCurve
 
 class DeliveryArbitrageur(DeliveryTrader):
     """Keyword parameters: its delivery ``curve`` (its share of the group's) and the
-    ``[arbitrageurs]`` fields ``capital`` (its deposit), ``ladder_levels`` and
-    ``order_size``."""
+    ``[arbitrageurs]`` fields ``capital`` (its deposit), ``ladder_levels``, ``order_size``,
+    ``show_levels`` and ``harvest_markup`` (how much of its supply it shows, and whether it
+    holds back while the firms harvest)."""
 
     label = "arbitrageur"
 
     def __init__(
-        self, model, *, curve: DeliveryCurve, capital: float, ladder_levels: int, order_size: int
+        self,
+        model,
+        *,
+        curve: DeliveryCurve,
+        capital: float,
+        ladder_levels: int,
+        order_size: int,
+        show_levels: int,
+        harvest_markup: float,
     ):
-        super().__init__(model, capital, curve, ladder_levels=ladder_levels, order_size=order_size)
+        super().__init__(
+            model,
+            capital,
+            curve,
+            ladder_levels=ladder_levels,
+            order_size=order_size,
+            show_levels=show_levels,
+            harvest_markup=harvest_markup,
+        )
 
     @property
     def capacity(self) -> int | None:

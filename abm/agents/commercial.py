@@ -25,7 +25,8 @@ from abm.exchange import BUY, SELL
 class Commercial(DeliveryTrader):
     """Keyword parameters: ``direction`` (+1 the long, −1 the short), its delivery ``curve``
     (room beyond its opening position included) and the ``[commercials]`` fields
-    ``open_interest``, ``activity``, ``trade_lots`` and ``ladder_levels``."""
+    ``open_interest``, ``activity``, ``trade_lots``, ``ladder_levels``, ``show_levels`` and
+    ``harvest_markup``."""
 
     label = "commercial"
     # quotes its cost curve with the fringe, then trades for its business after the broker
@@ -41,6 +42,8 @@ class Commercial(DeliveryTrader):
         activity: float,
         trade_lots: int,
         ladder_levels: int,
+        show_levels: int,
+        harvest_markup: float,
     ):
         ex = model.exchange
         notional = abs(model.fair) * ex.contract.multiplier * max(open_interest, 1)
@@ -50,6 +53,8 @@ class Commercial(DeliveryTrader):
             curve,
             sides=(BUY,) if direction > 0 else (SELL,),
             ladder_levels=ladder_levels,
+            show_levels=show_levels,
+            harvest_markup=harvest_markup,
         )
         self.direction = direction  # +1: the long (storage), −1: the short (inventory)
         self.base = direction * open_interest

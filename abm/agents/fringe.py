@@ -10,6 +10,11 @@ lots whose cost is covered at that price, and the ladder stops at the band's edg
 never quotes beyond its hard capacity; without one, no further than its cheap room plus the
 lots the accounts without delivery rights hold (it can never be asked for more). It holds what
 it buys to delivery.
+
+That is the passive baseline. A fringe that plays (``[arbitrageurs]``) shows only the first
+``show_levels`` levels of its ladder at a time, the next coming up as they fill (an iceberg:
+the rest of its supply is invisible to the book's readers), and adds ``harvest_markup`` to its
+cost while the firms harvest, holding back supply it expects to sell dearer.
 """
 
 from __future__ import annotations
@@ -105,6 +110,8 @@ class DeliveryTrader(TraderAgent):
         sides: tuple[int, ...] = (BUY, SELL),
         ladder_levels: int = 20,
         order_size: int = 0,
+        show_levels: int = 0,
+        harvest_markup: float = 0.0,
     ):
         super().__init__(model, deposit, deliverable=True)
         self.curve = curve
@@ -112,6 +119,8 @@ class DeliveryTrader(TraderAgent):
         self.sides = sides
         self.ladder_levels = ladder_levels
         self.order_size = order_size
+        self.show_levels = show_levels
+        self.harvest_markup = harvest_markup
         self._wanted: list[tuple[int, int, int]] = []  # the ladder last rested
         self._key: tuple | None = None  # what it was built from
         self._anchor = 0.0  # fair value it was built at
@@ -126,6 +135,13 @@ class DeliveryTrader(TraderAgent):
         cheap = int(max(0, soft - held)) if soft != math.inf else 0
         return cheap + (1 << max(nd_lots, 1).bit_length())
 
+    def markup(self) -> float:
+        """Price units it adds to its cost now: ``harvest_markup`` from the harvest window's
+        start (public: the calendar), nothing before."""
+        if self.harvest_markup and self.exchange.step >= self.exchange.harvest_start_step:
+            return self.harvest_markup
+        return 0.0
+
     def ladder(self, side: int, nd_lots: int) -> Ladder:
         """Its quotes on ``side`` now, when the accounts without delivery rights hold
         ``nd_lots`` lots."""
@@ -135,7 +151,7 @@ class DeliveryTrader(TraderAgent):
             self.curve,
             held,
             side,
-            self.model.fair,
+            self.model.fair - side * self.markup(),
             ex.contract.tick_size,
             self.ladder_levels,
             self._room_cap(held, nd_lots),
@@ -147,7 +163,7 @@ class DeliveryTrader(TraderAgent):
         """Where its cheapest lot (at the flat cost) is quoted now: one tick inside, in band."""
         ex = self.exchange
         t = ex.contract.tick_size
-        c = self.curve.cost
+        c = self.curve.cost + self.markup()
         fair = self.model.fair
         if side == BUY:
             tick = math.ceil((fair - c) / t - 1e-9) - 1
@@ -163,7 +179,7 @@ class DeliveryTrader(TraderAgent):
         rising part need not follow fair value more finely than it is spaced."""
         ex = self.exchange
         fair = self.model.fair
-        key = (self.account.net, ex.book.band, ex.day, self._room_cap(0, nd_lots))
+        key = (self.account.net, ex.book.band, ex.day, self._room_cap(0, nd_lots), self.markup())
         alive = self._quotes_alive()
         if key != self._key or abs(fair - self._anchor) >= self._tolerance or not alive:
             ladders = [(side, self.ladder(side, nd_lots)) for side in self.sides]
@@ -175,7 +191,8 @@ class DeliveryTrader(TraderAgent):
             for side, levels in self._levels.items():
                 if levels:
                     levels[0] = (self._first_tick(side), levels[0][1])
-        wanted = [(side, t, q) for side, levels in self._levels.items() for t, q in levels]
+        shown = self.show_levels or None  # an iceberg shows its first levels, the rest waits
+        wanted = [(side, t, q) for side, levels in self._levels.items() for t, q in levels[:shown]]
         if wanted != self._wanted or not alive:
             self._wanted = wanted
             self.maintain_quotes(wanted, check_margin=False)

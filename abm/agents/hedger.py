@@ -35,8 +35,8 @@ class DominantHedger(TraderAgent):
     ``pricing`` policy (an object, [`abm.agents.pricing`][abm.agents.pricing]), and the
     ``[hedger]`` fields it uses (``capital`` and ``quote_size`` of all firms together,
     ``quote_half_spread_ticks``, ``quote_levels``, ``knows_ndnp``, ``net_every_day``,
-    ``risk_limit``, ``depth_refill``, ``risk_widen_ticks``, ``harvest_spread``), and ``var_z`` of
-    ``[risk]``."""
+    ``risk_limit``, ``depth_refill``, ``risk_widen_ticks``, ``harvest_spread``, ``view_depth``),
+    and ``var_z`` of ``[risk]``."""
 
     label = "hedger"
     # prices after the fringe has quoted its costs, so it sees them
@@ -61,6 +61,7 @@ class DominantHedger(TraderAgent):
         risk_widen_ticks: int,
         harvest_spread: float,
         var_z: float,
+        view_depth: int,
     ):
         super().__init__(model, capital * share, deliverable=True)
         self.index = index
@@ -78,6 +79,7 @@ class DominantHedger(TraderAgent):
         self.risk_widen_ticks = risk_widen_ticks
         self.harvest_spread = harvest_spread
         self.var_z = var_z
+        self.view_depth = view_depth
         full = max(1, round(quote_size * share)) * quote_levels
         self.depth = {BUY: full, SELL: full}  # lots it is prepared to show per side
         self._shown: dict[int, int] = {}  # lots its quotes showed when it last quoted
@@ -203,25 +205,21 @@ class DominantHedger(TraderAgent):
             self._shown_day = ex.day
 
     def view(self, side: int, q: int) -> HarvestView:
-        """What this firm sees when it prices the crowd's exit on ``side``."""
+        """What this firm sees when it prices the crowd's exit on ``side``: by its policy's
+        ``information``, a desk's view ([`desk_view()`][abm.agents.hedger.DominantHedger.desk_view],
+        the default) or the labelled full-information benchmark
+        ([`full_view()`][abm.agents.hedger.DominantHedger.full_view])."""
+        if getattr(self.pricing, "information", "desk") == "full":
+            return self.full_view(side, q)
+        return self.desk_view(side, q)
+
+    def _frame(self, side: int, q: int, ladder, firms, me: int, shares) -> HarvestView:
+        """The view's public part (fair value, the band, the calendar) around what it sees of
+        the competition (``ladder``) and of the firms (``firms``)."""
         model = self.model
         ex = self.exchange
         lo, hi = ex.book.band
         worst, best = (lo, hi) if side == BUY else (hi, lo)
-        firms = model.hedgers
-        mine: dict[int, int] = {}  # the firms' own resting lots by tick on this side
-        resting = ex.book.resting
-        for f in firms:
-            for (s, tick), ids in getattr(f, "_quotes", {}).items():
-                if s == side:
-                    mine[tick] = mine.get(tick, 0) + sum(
-                        resting[i].qty for i in ids if i in resting
-                    )
-        ladder = [
-            (tick, lots - mine.get(tick, 0))
-            for tick, lots in ex.book.depth(side, 100_000)
-            if lots > mine.get(tick, 0)
-        ]
         floor_tick = None if ex.contract.allow_negative_prices else 1
         band_moves = ex.contract.price_limit is not None and not (
             side == BUY and worst is not None and worst == floor_tick
@@ -234,12 +232,57 @@ class DominantHedger(TraderAgent):
             tick_size=ex.contract.tick_size,
             worst=worst,
             best=best,
-            firms=[Firm(max(0, -side * f.account.net), f.curve) for f in firms],
-            me=self.index,
-            shares=[f.share for f in firms],
+            firms=firms,
+            me=me,
+            shares=shares,
             sessions_left=ex.calendar.last_day - ex.day,
             band_moves=band_moves,
             spread=self.harvest_spread,
+        )
+
+    @staticmethod
+    def _resting_by_tick(firms, side: int, resting) -> dict[int, int]:
+        """Lots the quotes of ``firms`` rest on ``side``, by tick."""
+        out: dict[int, int] = {}
+        for f in firms:
+            for (s, tick), ids in getattr(f, "_quotes", {}).items():
+                if s == side:
+                    out[tick] = out.get(tick, 0) + sum(resting[i].qty for i in ids if i in resting)
+        return out
+
+    def desk_view(self, side: int, q: int) -> HarvestView:
+        """A desk's view: the book's best ``view_depth`` levels on ``side`` less its own quotes
+        (rivals' quotes are competing volume like any other), its own position and curve, the
+        crowd's need ``q`` (the brokers' report, or its own inference). No other account's
+        position or curve."""
+        ex = self.exchange
+        own = self._resting_by_tick([self], side, ex.book.resting)
+        ladder = [
+            (tick, lots - own.get(tick, 0))
+            for tick, lots in ex.book.depth(side, self.view_depth)
+            if lots > own.get(tick, 0)
+        ]
+        me = Firm(max(0, -side * self.account.net), self.curve)
+        return self._frame(side, q, ladder, [me], 0, [1.0])
+
+    def full_view(self, side: int, q: int) -> HarvestView:
+        """The full-information benchmark: the whole book without any firm's quotes (the
+        fringe's whole cost ladder when it rests it) and every firm's position and curve."""
+        ex = self.exchange
+        firms = self.model.hedgers
+        mine = self._resting_by_tick(firms, side, ex.book.resting)
+        ladder = [
+            (tick, lots - mine.get(tick, 0))
+            for tick, lots in ex.book.depth(side, 100_000)
+            if lots > mine.get(tick, 0)
+        ]
+        return self._frame(
+            side,
+            q,
+            ladder,
+            [Firm(max(0, -side * f.account.net), f.curve) for f in firms],
+            self.index,
+            [f.share for f in firms],
         )
 
     def end_of_day(self) -> None:

@@ -29,7 +29,7 @@ Decisions are objects with one method,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from abm.delivery import DeliveryCurve
@@ -191,19 +191,28 @@ class HarvestPricing(Protocol):
     deadline, the counterfactual), ``shows_quote_size`` (default false; true: the firm shows
     at least its ordinary quote size at the policy's price, as the labelled baselines do) and
     ``theory`` (the closed form a run is held against: ``"cournot"``, the default, the
-    dominant-firm/Cournot harvest; ``"fixed_spread"``, the typed-in spread's; ``None``, none).
-    A policy of one's own that leaves them out gets the defaults."""
+    dominant-firm/Cournot harvest; ``"fixed_spread"``, the typed-in spread's; ``None``, none)
+    and ``information`` (default ``"desk"``: the view holds what a trading desk sees, the
+    book to ``hedger.view_depth`` levels without the firm's own quotes, and only the firm's
+    own position and curve; ``"full"``: the labelled full-information benchmark, the whole
+    book without any firm's quotes and every firm's position and curve). A policy of one's own
+    that leaves them out gets the defaults."""
 
     name: str
     harvests: bool
     shows_quote_size: bool
     theory: str | None
+    information: str
 
     def decide(self, view: HarvestView) -> Quote | None: ...
 
 
 class Optimal:
-    """Profit-maximising (default): the Cournot/dominant-firm quote from what the firm sees.
+    """The full-information benchmark (a labelled arm, ``information = "full"``): the
+    Cournot/dominant-firm quote computed from the whole book (every competing quote, so the
+    fringe's whole cost ladder when it rests it) and every firm's exact position and curve.
+    No desk sees this much; [`Estimating`][abm.agents.pricing.Estimating] decides from a desk's
+    view, and this arm says what full information would add.
 
     When the band stops the price short of the optimum and a locked session would move the
     band further before expiry, the firm waits: it bids nothing, the forced closes stay
@@ -215,6 +224,7 @@ class Optimal:
     harvests = True
     shows_quote_size = False
     theory = "cournot"
+    information = "full"
 
     def decide(self, view: HarvestView) -> Quote | None:
         if view.q <= 0:
@@ -235,6 +245,108 @@ class Optimal:
         return Quote(eq.tick, eq.lots[view.me], "corner" if eq.corner else "interior")
 
 
+class Estimating:
+    """A desk's harvest (``information = "desk"``): it estimates the residual supply from the
+    visible book and prices against its estimate.
+
+    It sees the competing volume to the desk's depth (``hedger.view_depth`` levels, rivals'
+    quotes included, its own excluded), the crowd's need as the brokers report it (or as it
+    infers it from its own position without ``knows_ndnp``), and its own position and
+    delivery curve; never a fringe's cost curve nor a rival's position. Each visible level is
+    a point (d_j, L_j) of the residual supply: L_j lots are there at discounts from d_j on.
+    Its slope beyond the last visible level, κ̂ lots per price unit, is a ratio estimate
+    pooled over every decision of the harvest: the lots shown beyond each observation's first
+    level over the discount they span, summed (each observation measured from its own first
+    level: a fringe that fills quotes its next lots from a higher cost, which shifts the curve
+    but keeps its slope; the first level may hold a lump of room at the flat cost, which says
+    nothing of how supply rises beyond it), so the estimate sharpens as the fringe refills and
+    shows further levels. Beyond what it sees it extrapolates L_K + κ̂ (d − d_K)
+    to the band's edge, or until the crowd's need is covered, and prices on that estimated
+    ladder as [`Optimal`][abm.agents.pricing.Optimal] does with full information: the best
+    response maximising x d + W(x), waiting for a lower band when the band stops it short.
+    At that price it shows the crowd's whole need less the visible competition ahead of it.
+
+    What it cannot see it does not invent: a single price level, ever (a flat cost, a wall it
+    cannot see), is read as supply that does not end there, so it bids one tick ahead of it;
+    no competing quote at all leaves it the band's edge. Rivals are known only through their
+    quotes in the book, which it reads as competing supply like any other.
+    """
+
+    name = "estimating"
+    harvests = True
+    shows_quote_size = False
+    theory = "cournot"
+    information = "desk"
+    max_levels = 400  # extrapolated levels at most: the estimate's grid beyond the visible book
+
+    def __init__(self) -> None:
+        self.lots = 0.0  # lots seen beyond the first visible level, over all observations
+        self.span = 0.0  # discount (price units) those lots spanned
+        self.observations = 0
+        self.slope: float | None = None  # κ̂: lots per price unit beyond the visible book
+
+    def observe(self, view: HarvestView) -> None:
+        """Add the visible levels of ``view`` to the pooled estimate of κ: the lots shown beyond
+        the first visible level over the discount they span, summed over observations."""
+        if len(view.ladder) < 2:
+            return
+        span = view.discount(view.ladder[-1][0]) - view.discount(view.ladder[0][0])
+        if span <= 0:
+            return
+        self.lots += sum(lots for _, lots in view.ladder[1:])
+        self.span += span
+        self.observations += 1
+        self.slope = self.lots / self.span
+
+    def estimated_view(self, view: HarvestView) -> HarvestView:
+        """``view`` with its ladder extended beyond the visible levels by the estimated slope."""
+        if not view.ladder:
+            return view
+        s = view.side
+        last_tick = view.ladder[-1][0]
+        have = sum(lots for _, lots in view.ladder)
+        need = view.q - have
+        if need <= 0:
+            return view
+        if self.slope is None or self.slope <= 0:
+            # no rise seen: the last level it sees is read as supply that does not end there
+            return replace(view, ladder=view.ladder[:-1] + [(last_tick, view.ladder[-1][1] + need)])
+        per_tick = self.slope * view.tick_size
+        ticks = math.ceil(need / per_tick)  # ticks beyond the last level until the need is met
+        if view.worst is not None:
+            ticks = min(ticks, s * (last_tick - view.worst))
+        if ticks <= 0:
+            return view
+        spacing = max(1, math.ceil(ticks / self.max_levels))
+        ladder = list(view.ladder)
+        done = 0
+        for k in range(spacing, ticks + spacing, spacing):
+            k = min(k, ticks)
+            cum = min(need, math.floor(per_tick * k + 1e-9))
+            if cum > done:
+                ladder.append((last_tick - s * k, cum - done))
+                done = cum
+            if k == ticks:
+                break
+        return replace(view, ladder=ladder)
+
+    def decide(self, view: HarvestView) -> Quote | None:
+        if view.q <= 0:
+            return None
+        self.observe(view)
+        quote = Optimal().decide(self.estimated_view(view))
+        if quote is None:
+            return None
+        # At its price it takes whatever the visible competition ahead of it does not: supply
+        # it estimated but cannot see is not there to fill yet, and leaving those lots to a
+        # later, lower quote would give them up for less (every lot up to its holding earns
+        # the discount plus the delivery it saves).
+        s = view.side
+        ahead = sum(lots for tick, lots in view.ladder if s * (tick - quote.tick) >= 0)
+        lots = max(quote.lots, view.q - ahead)
+        return Quote(quote.tick, lots, f"estimated_{quote.reason}")
+
+
 class Ordinary:
     """The counterfactual (a labelled arm, not a model of the hedger): no harvest. The hedger
     keeps quoting as in ordinary trading through the deadline, its usual risk-limited ladder
@@ -242,6 +354,7 @@ class Ordinary:
     difference from the harvesting arm on the same seed is what the harvest costs the crowd."""
 
     name = "ordinary"
+    information = "desk"
     harvests = False
     shows_quote_size = False
     theory = None
@@ -255,6 +368,7 @@ class FixedSpread:
     need, clipped to the band. The divergence is then an input, not an outcome."""
 
     name = "fixed"
+    information = "desk"
     harvests = True
     shows_quote_size = True
     theory = "fixed_spread"
@@ -274,6 +388,7 @@ class Competitive:
     """Baseline: one tick behind the best competing quote, never beyond the fixed spread."""
 
     name = "competitive"
+    information = "desk"
     harvests = True
     shows_quote_size = True
     theory = "fixed_spread"
@@ -299,4 +414,6 @@ def _clip(tick: int, view: HarvestView) -> int:
     return tick
 
 
-POLICIES: dict[str, type] = {p.name: p for p in (Optimal, FixedSpread, Competitive, Ordinary)}
+POLICIES: dict[str, type] = {
+    p.name: p for p in (Optimal, Estimating, FixedSpread, Competitive, Ordinary)
+}

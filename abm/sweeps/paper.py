@@ -37,6 +37,7 @@ SWEEPS = (
     "forced_close_lead",
     "arbitrage_capacity",
     "harvest_statics",
+    "harvest_discovered",
     "margin_effect",
     "margin_effect_rebar",
     "ndnp_design",
