@@ -376,3 +376,128 @@ def f12_ndnp_design(sweep: pd.DataFrame) -> plt.Figure:
         a.set_title(f"n = {n} seeds per target, paired", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+# -- F13 ---------------------------------------------------------------------------------------
+
+#: the arms of harvest_discovered besides the statics, by the one setting that marks them
+DISCOVERED_ARMS = (
+    ("param_hedger_spread_policy", "optimal", "full information"),
+    ("param_commercials_show_levels", 0, "passive fringe"),
+    ("param_commercials_harvest_markup", 2.0, "fringe holds back 2"),
+    ("param_hedger_knows_ndnp", False, "no NDNP report"),
+)
+_ARM_COLUMNS = tuple(
+    c
+    for c in (
+        "param_hedger_spread_policy",
+        "param_commercials_show_levels",
+        "param_commercials_harvest_markup",
+        "param_hedger_knows_ndnp",
+        "param_contract_price_limit",
+        "param_forced_close_lead_days",
+        "param_margin_rate",
+        "param_hedger_delivery_cost",
+    )
+)
+
+
+def discovered_cases(sweep: pd.DataFrame) -> pd.DataFrame:
+    """harvest_discovered's interior statics, one row per run, with the case's long share,
+    fringe depth κ (lots per price unit) and number of firms: the runs with none of the arms'
+    settings (desk view, the iceberg fringe, the ±50 % band)."""
+    arm = [c for c in _ARM_COLUMNS if c in sweep]
+    rows = sweep[sweep[arm].isna().all(axis=1)] if arm else sweep
+    slope = rows.get("param_commercials_cost_slope", pd.Series(np.nan, index=rows.index))
+    firms = rows.get("param_n_firms", pd.Series(np.nan, index=rows.index))
+    return rows.assign(
+        kappa=(1.0 / slope.fillna(0.05)).round(6),
+        firms=firms.fillna(1).astype(int),
+        share=rows["param_retail_long_share"],
+    )
+
+
+def paired_to_base(sweep: pd.DataFrame, rows: pd.DataFrame, col: str) -> np.ndarray:
+    """``col`` of ``rows`` minus the base point's (long share 0.9, no other setting), replicate
+    by replicate (the same seeds)."""
+    base = discovered_cases(sweep)
+    base = base[(base["share"] == 0.9) & (base["firms"] == 1) & (base["kappa"] == 20)]
+    b = base.set_index("replicate")[col]
+    x = rows.set_index("replicate")[col]
+    both = x.index.intersection(b.index)
+    return (x[both] - b[both]).to_numpy()
+
+
+def f13_harvest_discovered(sweep: pd.DataFrame) -> plt.Figure:
+    """The harvest as desk-view firms find it, against the ex-ante theory (interior regime):
+    each (long share, κ) case's simulated discount against the prediction made when the window
+    opens (left; the band: ±15 %); the discount against the number of firms, with the Cournot
+    prediction (middle); the paired effect of each labelled arm on the discount (right)."""
+    fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 2.5))
+    cases = discovered_cases(sweep)
+    one = cases[cases["firms"] == 1]
+    ax = axes[0]
+    n = 0
+    top = 0.0
+    for (share, kappa), g in one.groupby(["share", "kappa"]):
+        sim = mean_ci(g.assign(k=0), "k", "harvest_discount_vwap").iloc[0]
+        th = mean_ci(g.assign(k=0), "k", "theory_ex_ante_divergence").iloc[0]
+        ax.errorbar(
+            th["mean"],
+            sim["mean"],
+            xerr=th["half"],
+            yerr=sim["half"],
+            color=SIM,
+            marker="o",
+            ms=3,
+            lw=1,
+            capsize=2,
+        )
+        ax.annotate(
+            f"{share:g}, κ={kappa:g}",
+            (th["mean"], sim["mean"]),
+            fontsize=5,
+            xytext=(3, -6),
+            textcoords="offset points",
+        )
+        n = int(sim["n"])
+        top = max(top, th["mean"] + th["half"], sim["mean"] + sim["half"])
+    line = np.array([0.0, top * 1.1])
+    ax.plot(line, line, color=THEORY, lw=0.8, label="= theory")
+    ax.fill_between(line, 0.85 * line, 1.15 * line, color=THEORY, alpha=0.12, lw=0, label="±15 %")
+    ax.set_xlabel("ex-ante theory (price units)")
+    ax.set_ylabel("simulated discount, VWAP\n(price units)")
+    ax.set_title(f"(long share, κ) cases (n = {n})", fontsize=7)
+    ax.legend(loc="upper left", fontsize=6)
+    ax = axes[1]
+    firms = cases[(cases["share"] == 0.9) & (cases["kappa"] == 20)]
+    ci_line(ax, mean_ci(firms, "firms", "harvest_discount_vwap"), SIM, "simulated")
+    ci_line(ax, mean_ci(firms, "firms", "theory_ex_ante_divergence"), THEORY, "Cournot", "s")
+    ax.set_xlabel("firms")
+    ax.set_xticks(sorted(firms["firms"].unique()))
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"concentration (n = {int(firms.groupby('firms').size().min())})", fontsize=7)
+    ax.legend(fontsize=6)
+    ax = axes[2]
+    labels, means, halves = [], [], []
+    for col, value, label in DISCOVERED_ARMS:
+        if col not in sweep:
+            continue
+        rows = sweep[sweep[col] == value]
+        rows = rows[[c for c in _ARM_COLUMNS if c != col and c in sweep]].isna().all(axis=1)
+        rows = sweep.loc[rows[rows].index]
+        rows = rows[rows[col] == value]
+        d = paired_to_base(sweep, rows, "harvest_discount_vwap")
+        if len(d) < 2:
+            continue
+        labels.append(f"{label} (n = {len(d)})")
+        means.append(d.mean())
+        halves.append(stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
+    y = np.arange(len(labels))
+    ax.errorbar(means, y, xerr=halves, fmt="o", color=SIM, ms=3, capsize=2, lw=1)
+    ax.axvline(0, color="0.5", lw=0.6)
+    ax.set_yticks(y, labels, fontsize=6)
+    ax.invert_yaxis()
+    ax.set_xlabel("paired effect on the discount\n(price units, vs the desk-view base)")
+    fig.tight_layout()
+    return fig
