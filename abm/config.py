@@ -452,13 +452,13 @@ class HedgerConfig(_DeliveryCurveFields):
         "their harvest policy (until the crowd is flat).",
     )
     spread_policy: str = Field(
-        "optimal",
-        description="Harvest policy: estimating (a desk's: it estimates the competing supply "
-        "from the book it sees to view_depth levels and prices against it); optimal (the "
-        "full-information benchmark: the profit-maximising quote from the whole book and every "
-        "firm's position and curve, Cournot among several firms); the baselines fixed "
-        "(fair ∓ harvest_spread, a dial) and competitive (one tick behind the best competing "
-        "quote, never beyond the spread); the counterfactual "
+        "estimating",
+        description="Harvest policy: estimating (the default, a desk's: it estimates the "
+        "competing supply from the book it sees to view_depth levels and prices against it); "
+        "optimal (the labelled full-information benchmark: the profit-maximising quote from "
+        "the whole book and every firm's position and curve, Cournot among several firms); "
+        "the baselines fixed (fair ∓ harvest_spread, a dial) and competitive (one tick "
+        "behind the best competing quote, never beyond the spread); the counterfactual "
         "ordinary (no harvest: it keeps its ordinary quotes through the deadline); or an import "
         "path 'module:Class' to a HarvestPricing object of your own.",
     )
@@ -535,12 +535,12 @@ class _FringeFields(_DeliveryCurveFields):
     whether it holds back while the firms harvest."""
 
     show_levels: int = Field(
-        0,
+        3,
         ge=0,
         le=500,
         description="Levels of its cost ladder each trader shows at once, refilled from "
-        "the next as they fill (the rest of its supply is hidden); 0 = the whole ladder rests "
-        "in the book (the passive baseline).",
+        "the next as they fill (an iceberg: the rest of its supply is hidden); 0 = the whole "
+        "ladder rests in the book (the passive baseline, a labelled arm).",
     )
     harvest_markup: float = Field(
         0.0,
@@ -709,7 +709,7 @@ class RunConfig(_Section):
         c = self.contract
         if (
             self.hedger.enabled
-            and self.hedger.spread_policy == "optimal"
+            and self.hedger.spread_policy in ("optimal", "estimating")
             and c.price_limit is None
             and not (self.arbitrageurs.n > 0 and self.arbitrageurs.capacity is None)
             and not (self.commercials.present and self.commercials.capacity is None)
@@ -793,10 +793,16 @@ def inert(cfg: RunConfig) -> dict[str, str]:
     h = cfg.hedger
     if not h.enabled:
         section("hedger", "there is no hedger (hedger.enabled = false)", keep=("enabled",))
-    elif h.spread_policy in ("optimal", "ordinary"):
+    elif h.spread_policy in ("optimal", "estimating", "ordinary"):
         out["hedger.harvest_spread"] = (
             f"the harvest policy '{h.spread_policy}' does not use a typed-in spread; only the "
             "labelled baselines do (hedger.spread_policy = fixed or competitive)"
+        )
+    if h.enabled and h.spread_policy in ("optimal", "ordinary"):
+        out["hedger.view_depth"] = (
+            f"the harvest policy '{h.spread_policy}' does not decide from a desk's view (optimal "
+            "reads the whole book, ordinary does not harvest); set hedger.spread_policy = "
+            "estimating"
         )
     if cfg.arbitrageurs.n == 0:
         section(

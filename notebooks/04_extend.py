@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from abm.agents import TraderAgent
-from abm.agents.pricing import Optimal, Quote
+from abm.agents.pricing import Estimating, Quote
 from abm.exchange import BUY, SELL
 from abm.model import MarketModel
 from abm.results import paired_effect
@@ -115,16 +115,17 @@ fig = with_owner.plot(last_days=4)
 # (`abm.agents.pricing`): `decide(view)` sees what the firm can observe (the competing
 # ladder, what remains to be closed, its delivery curve, the band, the sessions left) and
 # returns a `Quote(tick, lots, tag)` or nothing. Name your class in the config by import
-# path. Here a thought experiment a regulator might run: the hedger optimises, but may not
-# bid more than `CAP` price units under fair value (or offer more than `CAP` above it), and
-# where the optimum would wait for a lower band it must bid at the cap instead.
+# path. Here a thought experiment a regulator might run: the hedger prices as its desk
+# estimates (the default policy), but may not bid more than `CAP` price units under fair
+# value (or offer more than `CAP` above it), and where the optimum would wait for a lower
+# band it must bid at the cap instead.
 
 # %%
 CAP = 1.0
 
 
-class CappedOptimal(Optimal):
-    name = "capped_optimal"
+class CappedEstimating(Estimating):
+    name = "capped_estimating"
 
     def decide(self, view):
         q = super().decide(view)
@@ -139,7 +140,7 @@ class CappedOptimal(Optimal):
         return Quote(tick, view.q, "capped")
 
 
-capped = MarketModel(scenario=SCENARIO, rng=1, hedger__spread_policy="__main__:CappedOptimal")
+capped = MarketModel(scenario=SCENARIO, rng=1, hedger__spread_policy="__main__:CappedEstimating")
 capped.run().summary["harvest_discount"], without.summary["harvest_discount"]
 
 # %% [markdown]
@@ -165,7 +166,7 @@ def outcomes(**updates):
 
 
 base = outcomes()
-cap = outcomes(hedger__spread_policy="__main__:CappedOptimal")
+cap = outcomes(hedger__spread_policy="__main__:CappedEstimating")
 effects = pd.DataFrame(
     {k: paired_effect(cap[k], base[k]) for k in ("discount", "transfer")}
 ).T
@@ -180,7 +181,7 @@ for ax, k in zip(axes, ("discount", "transfer"), strict=True):
     for seed in base.index:
         ax.plot([0, 1], [base.loc[seed, k], cap.loc[seed, k]], color="0.8", lw=0.6, zorder=0)
     e = effects.loc[k]
-    ax.set_xticks([0, 1], ["optimal", f"capped at {CAP}"])
+    ax.set_xticks([0, 1], ["estimating", f"capped at {CAP}"])
     ax.set_title(f"{k}: paired effect {e['mean']:.3g} [{e['lo']:.3g}, {e['hi']:.3g}]", fontsize=8)
 fig.suptitle(f"{SCENARIO}, n = {len(SEEDS)} seeds, lines join the same seed", fontsize=8)
 fig.tight_layout()

@@ -141,7 +141,9 @@ def test_full_information_benchmark_sees_every_firm_and_the_whole_book(monkeypat
     seen: list[HarvestView] = []
     orig = Optimal.decide
     monkeypatch.setattr(Optimal, "decide", lambda self, v: (seen.append(v), orig(self, v))[1])
-    m = MarketModel(load("small", {**INTERIOR, "n_firms": 2, "seed": 2}))
+    m = MarketModel(
+        load("small", {**INTERIOR, "n_firms": 2, "seed": 2, "hedger.spread_policy": "optimal"})
+    )
     m.run()
     assert seen and all(len(v.firms) == 2 for v in seen)
     assert max(len(v.ladder) for v in seen) > 5

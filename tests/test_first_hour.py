@@ -55,7 +55,7 @@ def test_summary_shows_the_policy_and_the_ndnp_and_no_idle_parameter():
         assert k in keys
     assert "harvest_discount" in keys and "theory_divergence" in keys
     # small: the optimising policy (no typed-in spread) and no arbitrageurs
-    assert r.config.hedger.spread_policy == "optimal" and r.config.arbitrageurs.n == 0
+    assert r.config.hedger.spread_policy == "estimating" and r.config.arbitrageurs.n == 0
     assert "harvest_spread" not in keys and "arbitrage_capacity" not in keys
     # the baseline policy uses its spread, and arbitrageurs use their capacity: then shown
     r2 = MarketModel(

@@ -57,7 +57,9 @@ def test_the_lead_matters_through_the_band():
 def stylized(q: int, kappa: float, n_firms: int = 1, **kw) -> MarketModel:
     """Seed 000's market, no noise: 40 shorts and 40 + q/20 longs of 20 lots open on day 0; one
     arbitrageur with a linear cost curve (nothing at the flat cost, then 1/κ per lot, no wall)
-    is the fringe; no band; tick 0.1 so the grid is fine."""
+    is the fringe, resting its whole ladder (the passive fringe the closed form assumes: all
+    its supply in the auction at once); no band; tick 0.1 so the grid is fine. The firms
+    decide from a desk's view (the default policy) unless ``kw`` says otherwise."""
     n_long = 40 + q // 20
     n = n_long + 40
     return MarketModel(
@@ -77,6 +79,7 @@ def stylized(q: int, kappa: float, n_firms: int = 1, **kw) -> MarketModel:
                 "arbitrageurs.cost_slope": 1.0 / kappa,
                 "arbitrageurs.delivery_cost": 2.0,
                 "arbitrageurs.ladder_levels": 500,
+                "arbitrageurs.show_levels": 0,
                 "hedger.n_firms": n_firms,
                 "hedger.quote_size": 200,
                 "hedger.quote_levels": 3,
@@ -100,11 +103,47 @@ def test_stylized_divergence_and_transfer_within_five_percent_of_theory(q, kappa
     assert -s["retail_pnl_harvest_forced_close"] == pytest.approx(th.retail_loss, rel=0.05)
 
 
+@pytest.mark.parametrize(("q", "kappa"), [(400, 20), (1600, 80)])
+def test_the_full_information_benchmark_lands_on_the_closed_form_too(q, kappa):
+    s = stylized(q, kappa, **{"hedger.spread_policy": "optimal"}).run().summary
+    th = theory.linear_harvest(q, kappa, 2.1, [2.0], 10.0)
+    assert s["harvest_discount"] == pytest.approx(th.discount, rel=0.05)
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(
+        th.transfer_to_firms, rel=0.05
+    )
+
+
+def test_an_iceberg_fringe_leaves_the_price_and_gives_the_firm_its_hidden_lots():
+    # the fringe shows 3 levels at a time: the desk still prices at the closed form's discount
+    # (it estimates the hidden supply from the levels it sees), but in the forced-close sweep
+    # only the visible levels compete, so the firm takes the lots the fringe hid: its transfer
+    # is Q × d − (the visible fringe's lots × d), above the closed form's x* × d
+    q, kappa = 800, 20
+    th = theory.linear_harvest(q, kappa, 2.1, [2.0], 10.0)
+    s = stylized(q, kappa, **{"arbitrageurs.show_levels": 3}).run().summary
+    assert s["harvest_discount"] == pytest.approx(th.discount, rel=0.05)
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] > 1.2 * th.transfer_to_firms
+    assert s["transfer_retail_to_hedger_harvest_forced_close"] <= q * th.discount * 10.0
+
+
 def test_two_firms_play_cournot():
-    s = stylized(800, 20, n_firms=2).run().summary
+    # the Cournot game is the full-information benchmark's: each firm knows the other's
+    # position and curve
+    s = stylized(800, 20, n_firms=2, **{"hedger.spread_policy": "optimal"}).run().summary
     th = theory.linear_harvest(800, 20, 2.1, [2.0, 2.0], 10.0)
     assert s["harvest_discount"] == pytest.approx(th.discount, rel=0.05)  # 12.7, not 20.05
     assert s["n_firms"] == 2
+
+
+def test_two_desk_view_firms_compete_the_discount_down():
+    # desk-view firms know each other only through their quotes in the book; they undercut
+    # each other below the one-firm optimum (20.05) and, here, below Cournot (12.7) too
+    one = stylized(800, 20).run().summary
+    two = stylized(800, 20, n_firms=2).run().summary
+    th = theory.linear_harvest(800, 20, 2.1, [2.0, 2.0], 10.0)
+    assert two["harvest_discount"] < one["harvest_discount"]
+    assert two["harvest_discount"] <= th.discount
+    assert two["harvest_discount"] >= 2.1 - 0.1  # never below the fringe's effective cost
 
 
 def test_a_hedger_that_estimates_the_ndnp_harvests_alike():

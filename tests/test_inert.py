@@ -91,7 +91,7 @@ def test_the_message_says_why_and_what_to_set():
     msg = str(err.value)
     assert "arbitrage_capacity (arbitrageurs.capacity) = 200000" in msg
     assert "no delivery arbitrageurs (arbitrageurs.n = 0)" in msg and "arbitrageurs.n" in msg
-    with pytest.raises(ConfigError, match="harvest_spread.*optimal.*fixed or competitive"):
+    with pytest.raises(ConfigError, match="harvest_spread.*estimating.*fixed or competitive"):
         load("default", {"harvest_spread": 50})
 
 

@@ -44,7 +44,7 @@ def test_bad_set_is_a_clear_error(tmp_path):
 def test_seed_example_cli_and_saved_results(tmp_path):
     s, saved = run_cli(tmp_path, "seed_example")
     # the band walks down 100 → 90 → 81 → 73 before the hedger buys the crowd's 200 lots
-    assert s["harvest_policy"] == "optimal" and s["theory_transfer"] == 200 * 27 * 10
+    assert s["harvest_policy"] == "estimating" and s["theory_transfer"] == 200 * 27 * 10
     assert s["transfer_retail_to_hedger_harvest_forced_close"] == pytest.approx(54_000)
     fixed, _ = run_cli(
         tmp_path / "fixed",
