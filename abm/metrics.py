@@ -31,6 +31,18 @@ if TYPE_CHECKING:
     from abm.model import MarketModel
 
 
+def _firms_share(model: MarketModel, ndnp: int) -> float:
+    """The firms' share of the crowd's opposite position when the harvest window opens: what
+    they hold opposite the crowd (lots) over |NDNP|. An outcome of the book (the firms win the
+    crowd's orders by their quotes against the market maker and the fringe), not a setting;
+    NaN without a net position or a firm."""
+    nets = model.marks["firms_at_harvest_start"]
+    if not ndnp or not nets:
+        return float("nan")
+    side = 1 if ndnp > 0 else -1
+    return sum(max(0, -side * n) for n in nets) / abs(ndnp)
+
+
 def _target(model: MarketModel) -> int | None:
     """The NDNP target the late flow traded to (None: no target set)."""
     flow = getattr(model, "target_flow", None)
@@ -195,6 +207,7 @@ def summarize(model: MarketModel):
         "ndnp_target_gap": (ndnp_d - _target(model)) if _target(model) is not None else None,
         "retail_lots_at_harvest_start": int(model.marks["retail_lots_at_harvest_start"] or 0),
         "open_interest_at_harvest_start": int(model.marks["open_interest_at_harvest_start"] or 0),
+        "firms_share_of_opposite": _firms_share(model, ndnp0),
         "ndnp_share_of_open_interest": ndnp0 / model.marks["open_interest_at_harvest_start"]
         if model.marks["open_interest_at_harvest_start"]
         else float("nan"),
@@ -324,6 +337,10 @@ def _nan_reason(key: str, s: dict[str, Any]) -> str:
             return f"no closed form here ({bound})"
         if s.get("ndnp_at_deadline") == 0:
             return "the NDNP at the deadline is 0: no lot to harvest, so no harvest price"
+    if key == "firms_share_of_opposite":
+        if s.get("n_firms") == 0:
+            return "no firm"
+        return "the NDNP at the harvest's start is 0: no opposite side to share"
     if key == "ndnp_share_of_open_interest":
         return "no open interest when the harvest window opened"
     if key in ("harvest_discount", "harvest_discount_vwap", "basis_at_forced_close"):

@@ -70,6 +70,11 @@ SUMMARY: dict[str, Column] = {
     ),
     "ndnp_target_gap": ("lots", "NDNP at the deadline − target; None when no target"),
     "ndnp_share_of_open_interest": ("fraction", "NDNP / open interest at harvest start (signed)"),
+    "firms_share_of_opposite": (
+        "fraction",
+        "lots the firms hold opposite the crowd at the harvest's start / |NDNP|: how much of the "
+        "crowd's counterparty side their quotes won (an outcome, not a setting)",
+    ),
     "open_interest_at_harvest_start": ("lots", "open interest at the harvest window's start"),
     "retail_lots_at_harvest_start": ("lots", "retail long + short lots at harvest start"),
     "retail_open_interest_at_deadline": ("lots", "retail long + short lots at the deadline"),
