@@ -21,6 +21,10 @@ quoted on the tick grid and within the band.
 
 **Reward**: the change of the firm's equity (money) since the last decision, divided by
 ``reward_scale``; the last step adds what expiry and delivery bring.
+
+`HarvestParallelEnv` does the same for every firm of a scenario with several
+(``hedger.n_firms``), through PettingZoo's parallel API: each firm an agent with its own desk
+view, action and reward.
 """
 
 from __future__ import annotations
@@ -30,15 +34,35 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
+from pettingzoo import ParallelEnv
 
 from abm.agents.pricing import HarvestView, Quote
 from abm.model import MarketModel
 from abm.scenarios import load
 
-__all__ = ["ExternalPolicy", "HarvestEnv"]
+__all__ = ["ExternalPolicy", "HarvestEnv", "HarvestParallelEnv"]
 
 #: bounds of the observation: lots and prices (price units) no config reaches
 LOTS, PRICE = 1e9, 1e6
+
+
+def _observation_space(depth: int) -> spaces.Box:
+    """The desk's observation: side, lots to harvest, own net, sessions left, band reach, then
+    ``depth`` × (discount, lots); finite bounds well beyond any market the config allows."""
+    low = [-1.0, 0.0, -LOTS, 0.0, -PRICE] + [-PRICE, 0.0] * depth
+    high = [1.0, LOTS, LOTS, 1e4, PRICE] + [PRICE, LOTS] * depth
+    return spaces.Box(np.array(low, np.float32), np.array(high, np.float32), dtype=np.float32)
+
+
+def _observe(view: HarvestView, own_net: int, depth: int, max_discount: float) -> np.ndarray:
+    """The observation vector of what a firm saw at its last decision (``view``)."""
+    levels = np.zeros(2 * depth, np.float32)
+    for k, (tick, lots) in enumerate(view.ladder[:depth]):
+        levels[2 * k] = view.discount(tick)
+        levels[2 * k + 1] = lots
+    reach = max_discount if view.worst is None else view.discount(view.worst)
+    head = [view.side, view.q, own_net, view.sessions_left, reach]
+    return np.concatenate([np.asarray(head, np.float32), levels])
 
 
 class ExternalPolicy:
@@ -93,18 +117,14 @@ class HarvestEnv(gym.Env):
             # the external policy's default instead of their own
             raise ValueError(
                 f"hedger.n_firms = {cfg.hedger.n_firms}: HarvestEnv plays the one firm of a "
-                "scenario; set hedger.n_firms = 1 (several firms need a multi-agent API)"
+                "scenario; set hedger.n_firms = 1, or use HarvestParallelEnv (every firm an "
+                "agent, PettingZoo's parallel API)"
             )
         self.depth = depth
         self.max_discount = float(max_discount)
         self.reward_scale = float(reward_scale)
         n = 5 + 2 * depth
-        # finite bounds well beyond any market the config allows (lots ≤ 1e9, prices ≤ 1e6)
-        low = [-1.0, 0.0, -LOTS, 0.0, -PRICE] + [-PRICE, 0.0] * depth
-        high = [1.0, LOTS, LOTS, 1e4, PRICE] + [PRICE, LOTS] * depth
-        self.observation_space = spaces.Box(
-            np.array(low, np.float32), np.array(high, np.float32), dtype=np.float32
-        )
+        self.observation_space = _observation_space(depth)
         self.action_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
         self.model: MarketModel | None = None
         self._equity = 0.0
@@ -161,15 +181,117 @@ class HarvestEnv(gym.Env):
             self._obs = self._observe(policy.view)
 
     def _observe(self, view: HarvestView) -> np.ndarray:
-        levels = np.zeros(2 * self.depth, np.float32)
-        for k, (tick, lots) in enumerate(view.ladder[: self.depth]):
-            levels[2 * k] = view.discount(tick)
-            levels[2 * k + 1] = lots
-        reach = self.max_discount if view.worst is None else view.discount(view.worst)
-        head = [view.side, view.q, self.model.hedgers[0].account.net, view.sessions_left, reach]
-        return np.concatenate([np.asarray(head, np.float32), levels])
+        net = self.model.hedgers[0].account.net
+        return _observe(view, net, self.depth, self.max_discount)
 
     def _info(self) -> dict[str, Any]:
         model = self.model
         assert model is not None
         return {"step": model.step_index, "decisions": self._policy.asked}
+
+
+class HarvestParallelEnv(ParallelEnv):
+    """Several firms' harvest decisions in one run, through PettingZoo's parallel API: every
+    firm of ``scenario`` (``hedger.n_firms``) is an agent, ``firm_0`` … ``firm_{n−1}``, each
+    with `HarvestEnv`'s desk-view observation of its own, its discount as its action and its
+    own equity change as its reward; the rest of the scenario is the world. A step sets every
+    live firm's discount and runs the model through the next step in which the firms price
+    the crowd's exit (they all decide in that step). Firms know each other only through their
+    quotes in the book: no observation holds a rival's position or curve."""
+
+    metadata = {"render_modes": [], "name": "abm_harvest_v0"}
+
+    def __init__(
+        self,
+        scenario: str = "small",
+        updates: dict[str, Any] | None = None,
+        depth: int = 5,
+        max_discount: float = 30.0,
+        reward_scale: float = 1000.0,
+    ) -> None:
+        if depth < 1:
+            raise ValueError(f"depth = {depth}: allowed 1 or more visible levels")
+        if not max_discount > 0:
+            raise ValueError(f"max_discount = {max_discount}: allowed > 0 (price units)")
+        self.scenario = scenario
+        self.updates = {**(updates or {}), "hedger.spread_policy": "abm.env:ExternalPolicy"}
+        cfg = load(scenario, self.updates)
+        if not cfg.hedger.enabled:
+            raise ValueError("hedger.enabled = false: there is no firm to play")
+        self.depth = depth
+        self.max_discount = float(max_discount)
+        self.reward_scale = float(reward_scale)
+        self.possible_agents = [f"firm_{i}" for i in range(cfg.hedger.n_firms)]
+        self.agents: list[str] = []
+        # one space object per agent, the same on every call (the API requires it)
+        self._obs_space = _observation_space(depth)
+        self._act_space = spaces.Box(0.0, 1.0, shape=(1,), dtype=np.float32)
+        self.model: MarketModel | None = None
+        self._equity: dict[str, float] = {}
+        self._obs: dict[str, np.ndarray] = {}
+
+    def observation_space(self, agent: str) -> spaces.Box:
+        return self._obs_space
+
+    def action_space(self, agent: str) -> spaces.Box:
+        return self._act_space
+
+    def reset(self, seed: int | None = None, options: dict | None = None):
+        rng = np.random.default_rng(seed)
+        run_seed = int(rng.integers(0, 2**63 - 1))
+        self.model = MarketModel(load(self.scenario, {**self.updates, "seed": run_seed}))
+        self.agents = list(self.possible_agents)
+        self._obs = {a: np.zeros(self._obs_space.shape, np.float32) for a in self.agents}
+        self._equity = {a: self._firm_equity(a) for a in self.agents}
+        self._advance()
+        return {a: self._obs[a].copy() for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]):
+        if self.model is None:
+            raise RuntimeError("call reset() before step()")
+        for agent, action in actions.items():
+            a = float(np.clip(np.asarray(action, float).reshape(-1)[0], 0.0, 1.0))
+            self._policy(agent).discount = a * self.max_discount
+        self._advance()
+        rewards = {}
+        for agent in self.agents:
+            equity = self._firm_equity(agent)
+            rewards[agent] = float((equity - self._equity[agent]) / self.reward_scale)
+            self._equity[agent] = equity
+        done = not self.model.running
+        obs = {a: self._obs[a].copy() for a in self.agents}
+        terminations = {a: done for a in self.agents}
+        truncations = {a: False for a in self.agents}
+        infos = {a: {"step": self.model.step_index} for a in self.agents}
+        if done:
+            self.agents = []
+        return obs, rewards, terminations, truncations, infos
+
+    # -- inside ------------------------------------------------------------------------------
+    def _firm(self, agent: str):
+        assert self.model is not None
+        return self.model.hedgers[self.possible_agents.index(agent)]
+
+    def _policy(self, agent: str) -> ExternalPolicy:
+        return self._firm(agent).pricing
+
+    def _firm_equity(self, agent: str) -> float:
+        assert self.model is not None
+        ex = self.model.exchange
+        return self._firm(agent).account.equity(ex.mark, ex.contract.multiplier)
+
+    def _advance(self) -> None:
+        """Run the model through the next step in which any firm priced the crowd's exit (or
+        to the end), and observe what each firm saw when it last decided."""
+        model = self.model
+        assert model is not None
+        policies = [self._policy(a) for a in self.possible_agents]
+        for p in policies:
+            p.asked = 0
+        while model.running and not any(p.asked for p in policies):
+            model.step()
+        for agent, p in zip(self.possible_agents, policies, strict=True):
+            if p.view is not None:
+                self._obs[agent] = _observe(
+                    p.view, self._firm(agent).account.net, self.depth, self.max_discount
+                )

@@ -74,3 +74,57 @@ def test_bad_arguments_are_refused():
         HarvestEnv("small", max_discount=0)
     with pytest.raises(ValueError, match="hedger.n_firms = 3"):
         HarvestEnv("small", {"n_firms": 3})
+
+
+# -- several firms: PettingZoo's parallel API --------------------------------------------------
+
+
+def test_pettingzoos_parallel_api_test_passes():
+    from pettingzoo.test import parallel_api_test
+
+    from abm.env import HarvestParallelEnv
+
+    parallel_api_test(HarvestParallelEnv("small", {**ONE_SIDED, "n_firms": 2}), num_cycles=200)
+
+
+def _parallel_episode(env, seed: int, actions: dict[str, float]):
+    obs, _ = env.reset(seed=seed)
+    start = dict(env._equity)
+    seen, totals = [obs], dict.fromkeys(env.possible_agents, 0.0)
+    while env.agents:
+        obs, rew, term, trunc, _ = env.step(
+            {a: np.array([actions[a]], np.float32) for a in env.agents}
+        )
+        seen.append(obs)
+        for a, r in rew.items():
+            totals[a] += r
+    return seen, totals, start
+
+
+def test_each_firm_is_rewarded_its_own_pnl_and_sees_only_its_own_position():
+    from abm.env import HarvestParallelEnv
+
+    env = HarvestParallelEnv("small", {**ONE_SIDED, "n_firms": 2}, reward_scale=1.0)
+    seen, totals, start = _parallel_episode(env, 5, {"firm_0": 0.2, "firm_1": 0.5})
+    m = env.model
+    ex = m.exchange
+    for i, agent in enumerate(env.possible_agents):
+        end = m.hedgers[i].account.equity(ex.mark, ex.contract.multiplier)
+        assert totals[agent] == pytest.approx(end - start[agent], rel=1e-9, abs=1e-6)
+    # the two firms chose different discounts, so they saw and earned different things
+    assert totals["firm_0"] != totals["firm_1"]
+    # right after a decision each firm's observation holds its own position, not a rival's
+    obs, _ = env.reset(seed=5)
+    for i, agent in enumerate(env.possible_agents):
+        assert obs[agent][2] == env.model.hedgers[i].account.net
+        assert obs[agent].shape == env.observation_space(agent).shape
+    # the same seed gives the same episode
+    again, totals2, _ = _parallel_episode(
+        HarvestParallelEnv("small", {**ONE_SIDED, "n_firms": 2}, reward_scale=1.0),
+        5,
+        {"firm_0": 0.2, "firm_1": 0.5},
+    )
+    assert totals2 == totals
+    for a, b in zip(seen, again, strict=True):
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])

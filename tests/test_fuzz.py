@@ -67,7 +67,9 @@ def configs(draw):
         "n_firms": draw(st.integers(1, 5)),
         "hedger.capital": draw(st.sampled_from([1e6, 1e9, 5e11])),
         "hedger.knows_ndnp": draw(st.booleans()),
-        "hedger.spread_policy": draw(st.sampled_from(["estimating", "optimal", "fixed", "competitive"])),
+        "hedger.spread_policy": draw(
+            st.sampled_from(["estimating", "optimal", "fixed", "competitive"])
+        ),
     }
     return updates
 
