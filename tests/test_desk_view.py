@@ -53,7 +53,7 @@ def test_estimating_finds_the_dominant_firm_discount_from_three_visible_levels()
     v = desk(400, ladder)
     policy = Estimating()
     q = policy.decide(v)
-    assert policy.slope == pytest.approx(20.0)  # 20 lots over 1.0 price unit beyond level 1
+    assert policy.slope == pytest.approx(20.0)  # levels 2 and 3: 10 lots over 0.5 price units
     assert v.discount(q.tick) == pytest.approx(10.5, abs=0.5)  # the grid is 0.5
     # it shows the crowd's whole need less the visible volume ahead of it
     assert q.lots == 400 - 30
@@ -63,12 +63,30 @@ def test_estimating_finds_the_dominant_firm_discount_from_three_visible_levels()
     assert naive.tick == 0 and naive.reason == "corner"
 
 
-def test_estimating_slope_sharpens_as_the_fringe_shows_further_levels():
-    # first 2 levels of a κ = 40 fringe, then 5: the pooled ratio stays κ
+def test_estimating_slope_weighs_a_fringe_ladder_over_small_orders_near_fair():
+    # before the deadline a few small orders near fair value: beyond the first, 10 and 10 lots
+    # at discounts 0.01 and 0.02 (alone a slope of 1,000 lots per price unit); then a κ = 40
+    # fringe's 5 levels, 20 lots each 0.5 apart. The within estimator pools
+    # Σ(d − d̄)(L − L̄) / Σ(d − d̄)²: (0.05 + 50) / (0.00005 + 1.25) = 40.04 by hand
     p = Estimating()
+    near = HarvestView(
+        side=1,
+        q=400,
+        ladder=[(10000, 5), (9999, 10), (9998, 10)],
+        fair=100.0,
+        tick_size=0.01,
+        worst=0,
+        best=20000,
+        firms=[Firm(400, DeliveryCurve(1.0))],
+    )
+    assert [near.discount(t) for t, _ in near.ladder][1:] == pytest.approx([0.01, 0.02])
+    p.observe(near)
+    assert p.slope == pytest.approx(1000.0)
+    p.observe(desk(400, linear_ladder(5, 40.0, 2.0, 100.0, 0.5, start=1)))
+    assert p.slope == pytest.approx(50.05 / 1.25005, rel=1e-9)
+    assert p.observations == 2
+    # two visible levels give no slope beyond the first: nothing is added
     p.observe(desk(400, linear_ladder(2, 40.0, 2.0, 100.0, 0.5, start=1)))
-    p.observe(desk(400, linear_ladder(5, 40.0, 2.0, 100.0, 0.5, start=3)))
-    assert p.slope == pytest.approx((20 + 4 * 20) / (0.5 + 2.0))
     assert p.observations == 2
 
 

@@ -254,14 +254,17 @@ class Estimating:
     infers it from its own position without ``knows_ndnp``), and its own position and
     delivery curve; never a fringe's cost curve nor a rival's position. Each visible level is
     a point (d_j, L_j) of the residual supply: L_j lots are there at discounts from d_j on.
-    Its slope beyond the last visible level, κ̂ lots per price unit, is a ratio estimate
-    pooled over every decision of the harvest: the lots shown beyond each observation's first
-    level over the discount they span, summed (each observation measured from its own first
-    level: a fringe that fills quotes its next lots from a higher cost, which shifts the curve
-    but keeps its slope; the first level may hold a lump of room at the flat cost, which says
-    nothing of how supply rises beyond it), so the estimate sharpens as the fringe refills and
-    shows further levels. Beyond what it sees it extrapolates L_K + κ̂ (d − d_K)
-    to the band's edge, or until the crowd's need is covered, and prices on that estimated
+    Its slope beyond the last visible level, κ̂ lots per price unit, is a least-squares
+    estimate pooled over every decision of the harvest: the cumulative lots of the levels
+    beyond the first against their discounts, each observation centred on its own means (the
+    within estimator: a fringe that fills quotes its next lots from a higher cost, which shifts
+    the curve but keeps its slope). The first level is left out: it may hold a lump of room at
+    the flat cost, which says nothing of how supply rises beyond it. Pooled this way an
+    observation weighs by the square of the discount its levels span, so a few small orders
+    near fair value before the deadline barely count against a fringe's ladder across several
+    price units, and the estimate sharpens as the fringe refills and shows further levels.
+    Beyond what it sees it extrapolates L_K + κ̂ (d − d_K) to the band's edge, or until the
+    crowd's need is covered, and prices on that estimated
     ladder as [`Optimal`][abm.agents.pricing.Optimal] does with full information: the best
     response maximising x d + W(x), waiting for a lower band when the band stops it short.
     At that price it shows the crowd's whole need less the visible competition ahead of it.
@@ -280,23 +283,31 @@ class Estimating:
     max_levels = 400  # extrapolated levels at most: the estimate's grid beyond the visible book
 
     def __init__(self) -> None:
-        self.lots = 0.0  # lots seen beyond the first visible level, over all observations
-        self.span = 0.0  # discount (price units) those lots spanned
+        self.sxx = 0.0  # pooled Σ (d − d̄)² over the visible levels beyond the first
+        self.sxy = 0.0  # pooled Σ (d − d̄)(L − L̄), L the cumulative lots
         self.observations = 0
         self.slope: float | None = None  # κ̂: lots per price unit beyond the visible book
 
     def observe(self, view: HarvestView) -> None:
-        """Add the visible levels of ``view`` to the pooled estimate of κ: the lots shown beyond
-        the first visible level over the discount they span, summed over observations."""
-        if len(view.ladder) < 2:
+        """Add the visible levels of ``view`` beyond the first to the pooled least-squares
+        estimate of κ: cumulative lots against discount, centred on the observation's own
+        means (the within estimator), so an observation weighs by the square of the discount
+        its levels span: a few small orders near fair value say little, a fringe's ladder
+        across several price units much."""
+        levels = view.ladder[1:]
+        if len(levels) < 2:
             return
-        span = view.discount(view.ladder[-1][0]) - view.discount(view.ladder[0][0])
-        if span <= 0:
-            return
-        self.lots += sum(lots for _, lots in view.ladder[1:])
-        self.span += span
+        d = [view.discount(t) for t, _ in levels]
+        cum, total = [], 0
+        for _, lots in levels:
+            total += lots
+            cum.append(total)
+        dm, lm = sum(d) / len(d), sum(cum) / len(cum)
+        self.sxx += sum((x - dm) ** 2 for x in d)
+        self.sxy += sum((x - dm) * (y - lm) for x, y in zip(d, cum, strict=True))
         self.observations += 1
-        self.slope = self.lots / self.span
+        if self.sxx > 0:
+            self.slope = max(0.0, self.sxy / self.sxx)
 
     def estimated_view(self, view: HarvestView) -> HarvestView:
         """``view`` with its ladder extended beyond the visible levels by the estimated slope."""
