@@ -136,6 +136,7 @@ ax.set_xlabel("generation")
 ax.set_ylabel("episode return (money / 10⁴)")
 ax.set_title(f"learning curve: {trainer}, {POPULATION} episodes a generation", fontsize=8)
 fig.tight_layout()
+print(curve.round(3).to_string(index=False))
 
 # %% [markdown]
 # ## 3. The learned discount against the theory
