@@ -355,6 +355,11 @@ def _nan_reason(key: str, s: dict[str, Any]) -> str:
         return "no trade on the deadline day"
     if key == "max_abs_basis_final_window":
         return "no trade between the harvest start and its end"
+    if key == "max_cascade_price_move":
+        return (
+            "the price before every liquidation chain was 0 (negative prices allowed): a move "
+            "relative to it is not defined"
+        )
     if key == "basis_at_expiry":
         return "no trade on the last trading day: no final settlement price formed"
     return UNEXPLAINED

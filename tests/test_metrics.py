@@ -34,3 +34,16 @@ def test_stylized_facts_of_a_random_walk():
     f = stylized_facts(p)
     assert abs(f["acf_returns_lag1"]) < 0.02 and abs(f["acf_abs_returns_lag10"]) < 0.02
     assert abs(f["excess_kurtosis"]) < 0.1
+
+
+def test_a_chain_that_starts_at_a_zero_price_has_no_relative_move_and_says_why():
+    # negative prices allowed: the futures sit at 0 when a liquidation chain starts, so its
+    # move relative to the price before it is not defined (found by the fuzz test, seed 142)
+    from abm.metrics import UNEXPLAINED, cascades, explain_nan
+
+    liq = np.array([0, 0, 5, 3, 0, 0])
+    price = np.array([1.0, 0.0, 5.0, -5.0, 0.0, 0.0])
+    c = cascades(liq, price, gap=1)
+    assert len(c) == 1 and c["lots"].iloc[0] == 8 and np.isnan(c["price_move"].iloc[0])
+    notes = explain_nan({"max_cascade_price_move": float("nan"), "notes": ""})
+    assert "price before every liquidation chain was 0" in notes and UNEXPLAINED not in notes
