@@ -65,6 +65,18 @@ def _observe(view: HarvestView, own_net: int, depth: int, max_discount: float) -
     return np.concatenate([np.asarray(head, np.float32), levels])
 
 
+def _world(scenario: str, updates, depth: int, max_discount: float):
+    """The checked arguments of an environment: its config updates with every firm's policy set
+    to `ExternalPolicy`, and the config they give (a bad scenario or update fails here, not at
+    reset)."""
+    if depth < 1:
+        raise ValueError(f"depth = {depth}: allowed 1 or more visible levels")
+    if not max_discount > 0:
+        raise ValueError(f"max_discount = {max_discount}: allowed > 0 (price units)")
+    full = {**(updates or {}), "hedger.spread_policy": "abm.env:ExternalPolicy"}
+    return full, load(scenario, full)
+
+
 class ExternalPolicy:
     """A harvest policy whose decision comes from outside (the environment's action)."""
 
@@ -105,13 +117,8 @@ class HarvestEnv(gym.Env):
         max_discount: float = 30.0,
         reward_scale: float = 1000.0,
     ) -> None:
-        if depth < 1:
-            raise ValueError(f"depth = {depth}: allowed 1 or more visible levels")
-        if not max_discount > 0:
-            raise ValueError(f"max_discount = {max_discount}: allowed > 0 (price units)")
         self.scenario = scenario
-        self.updates = {**(updates or {}), "hedger.spread_policy": "abm.env:ExternalPolicy"}
-        cfg = load(scenario, self.updates)  # a bad scenario or update fails here, not at reset
+        self.updates, cfg = _world(scenario, updates, depth, max_discount)
         if cfg.hedger.n_firms != 1:
             # every firm takes the configured policy: with several, the others would quote
             # the external policy's default instead of their own
@@ -209,13 +216,8 @@ class HarvestParallelEnv(ParallelEnv):
         max_discount: float = 30.0,
         reward_scale: float = 1000.0,
     ) -> None:
-        if depth < 1:
-            raise ValueError(f"depth = {depth}: allowed 1 or more visible levels")
-        if not max_discount > 0:
-            raise ValueError(f"max_discount = {max_discount}: allowed > 0 (price units)")
         self.scenario = scenario
-        self.updates = {**(updates or {}), "hedger.spread_policy": "abm.env:ExternalPolicy"}
-        cfg = load(scenario, self.updates)
+        self.updates, cfg = _world(scenario, updates, depth, max_discount)
         if not cfg.hedger.enabled:
             raise ValueError("hedger.enabled = false: there is no firm to play")
         self.depth = depth
