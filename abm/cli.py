@@ -739,6 +739,78 @@ def facts(
 
 
 @app.command()
+def calibrate(
+    spec: Annotated[
+        str, typer.Argument(help="Calibration name (experiments/calibrations/) or .toml path.")
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Results root; the calibration goes in OUT/<name>/.")
+    ] = Path("results/calibrations"),
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Worker processes of the embedded LocalCluster (default: one per core).", min=1
+        ),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="An existing Dask scheduler, e.g. tcp://host:8786.")
+    ] = None,
+    serial: Annotated[bool, typer.Option(help="Run in-process, no Dask (debugging).")] = False,
+    resume: Annotated[
+        bool, typer.Option(help="Carry on a calibration whose folder holds evaluations.")
+    ] = False,
+    quick: Annotated[
+        bool, typer.Option(help="The spec's small [quick] budget, in a folder of its own.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Fit a spec's free parameters to its observed statistics by simulation (optuna's TPE on
+    Dask; synthetic-likelihood distance). Writes every evaluation, the estimate with its 95 %
+    interval, the profile, the fit of every target (held-out ones apart) and a figure."""
+    from abm.calibration import calibrate as run_calibration
+    from abm.calibration import load_calibration
+    from abm.figures.calibration import calibration_figure
+    from abm.figures.style import save
+
+    try:
+        sp = load_calibration(spec, quick=quick)
+        if serial and address:
+            raise ConfigError("--serial and --address exclude each other")
+        if progress:
+            typer.echo(
+                f"{sp.name}: {sp.budget} evaluations × {sp.seeds} seeds, "
+                f"{len(sp.parameters)} parameters, {len(sp.fitted)} fitted targets, "
+                f"{len(sp.targets) - len(sp.fitted)} held out"
+            )
+        report = run_calibration(
+            sp,
+            out,
+            workers=workers,
+            address=address,
+            serial=serial,
+            resume=resume,
+            progress=progress,
+        )
+    except (ConfigError, ValueError, FileExistsError, FileNotFoundError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    save(calibration_figure(report.root), report.root, "calibration")
+    typer.echo(
+        f"{sp.name}: {report.evaluations} evaluations ({report.new} new) in "
+        f"{report.seconds:.1f} s -> {report.root}"
+    )
+    for r in report.best.itertuples():
+        ci = f"[{r.ci_low:.4g}, {r.ci_high:.4g}]" if r.ci_low == r.ci_low else r.problem
+        typer.echo(f"  {r.parameter} = {r.estimate:.4g}  95 % {ci}")
+    for r in report.fit.itertuples():
+        tag = "held out" if r.held_out else "fitted  "
+        typer.echo(
+            f"  {tag} {r.statistic}: observed {r.observed:.4g}, simulated "
+            f"{r.simulated_mean:.4g} ± {r.simulated_sd:.2g} (z {r.z:+.2f})"
+        )
+
+
+@app.command()
 def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quick: Annotated[bool, typer.Option(help="Small sizes (a minute).")] = False,

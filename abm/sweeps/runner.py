@@ -652,14 +652,36 @@ def _results(
 ) -> Iterator[tuple[Run, dict[str, Any]]]:
     todo = iter(todo)
     first = next(todo, None)
-    if first is None:
+    if first is None:  # nothing to do: no cluster started
         return
-    todo = itertools.chain([first], todo)
+    jobs = (
+        (run, (base, run.params, run.seed, keep, counterfactual))
+        for run in itertools.chain([first], todo)
+    )
+    with dask_client(serial, workers, address) as client:
+        yield from dask_map(execute, jobs, client, failed=_lost_run)
+
+
+def _lost_run(err: BaseException) -> dict[str, Any]:
+    """A run whose task raised on the cluster (e.g. KilledWorker after retries), as data."""
+    return {
+        "summary": None,
+        "timeseries": None,
+        "seconds": float("nan"),
+        "error": f"{type(err).__name__}: {err}",
+        "traceback": "".join(traceback.format_exception(err)),
+    }
+
+
+@contextlib.contextmanager
+def dask_client(serial: bool, workers: int | None, address: str | None) -> Iterator[Any]:
+    """The sweeps' Dask engine: a client of the scheduler at ``address``, else of an embedded
+    ``LocalCluster`` of ``workers`` processes (one per core by default), closed on exit; None
+    when ``serial`` (jobs run in this process)."""
     if serial:
-        for run in todo:
-            yield run, execute(base, run.params, run.seed, keep, counterfactual)
+        yield None
         return
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
 
     cluster = None
     if address:
@@ -682,46 +704,58 @@ def _results(
         )
         client = Client(cluster)
     try:
-        # a bounded window of runs in flight: a design of millions is expanded as it goes,
-        # never held whole in memory (here or on the scheduler)
-        window = max(64, 8 * len(client.scheduler_info(n_workers=-1).get("workers", {})))
-        by_key: dict[str, Run] = {}
-        pending = as_completed()
-
-        def submit(run: Run) -> None:
-            fut = client.submit(
-                execute,
-                base,
-                run.params,
-                run.seed,
-                keep,
-                counterfactual,
-                pure=False,
-                key=f"{run.run_id}-{os.getpid()}-{time.time_ns()}",
-            )
-            by_key[fut.key] = run
-            pending.add(fut)
-
-        for run in itertools.islice(todo, window):
-            submit(run)
-        for fut in pending:
-            run = by_key.pop(fut.key)
-            try:
-                result = fut.result()
-            except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after retries
-                result = {
-                    "summary": None,
-                    "timeseries": None,
-                    "seconds": float("nan"),
-                    "error": f"{type(err).__name__}: {err}",
-                    "traceback": traceback.format_exc(),
-                }
-            fut.release()
-            nxt = next(todo, None)
-            if nxt is not None:
-                submit(nxt)
-            yield run, result
+        yield client
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def dask_map(
+    fn: Any,
+    jobs: Iterable[tuple[Any, tuple]],
+    client: Any,
+    failed: Any = None,
+    window: int | None = None,
+) -> Iterator[tuple[Any, Any]]:
+    """``fn(*args)`` for every ``(tag, args)`` of ``jobs`` on ``client`` (a
+    [`dask_client()`][abm.sweeps.runner.dask_client]; None runs them here, in order), yielding
+    ``(tag, result)`` as each finishes. At most ``window`` jobs are in flight (default 8 per
+    worker, at least 64), so a long iterator of jobs is expanded as it goes, never held whole;
+    a task that raises on the cluster yields ``failed(error)`` (re-raised when ``failed`` is
+    None)."""
+    if client is None:
+        for tag, args in jobs:
+            yield tag, fn(*args)
+        return
+    from distributed import as_completed
+
+    jobs = iter(jobs)
+    if window is None:
+        n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
+        window = max(64, 8 * n_workers)
+    by_key: dict[str, Any] = {}
+    pending = as_completed()
+    numbers = itertools.count()
+
+    def submit(tag: Any, args: tuple) -> None:
+        key = f"{getattr(fn, '__name__', 'job')}-{os.getpid()}-{time.time_ns()}-{next(numbers)}"
+        fut = client.submit(fn, *args, pure=False, key=key)
+        by_key[fut.key] = tag
+        pending.add(fut)
+
+    for tag, args in itertools.islice(jobs, window):
+        submit(tag, args)
+    for fut in pending:
+        tag = by_key.pop(fut.key)
+        try:
+            result = fut.result()
+        except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after retries
+            if failed is None:
+                raise
+            result = failed(err)
+        fut.release()
+        nxt = next(jobs, None)
+        if nxt is not None:
+            submit(*nxt)
+        yield tag, result
