@@ -198,6 +198,7 @@ def calendar(cfg: RunConfig) -> Calendar:
         margin_steps=tuple((s.days_before_last, s.applied(margin.rate)) for s in margin.step_ups),
         broker_add_on=margin.broker_add_on,
         forced_close_auction=cal.forced_close_auction,
+        forced_close_window_steps=cal.forced_close_window_steps,
     )
 
 

@@ -131,6 +131,14 @@ class CalendarConfig(_Section):
         "forced closes cross, only the imbalance sweeps the book. False: each is a market "
         "order in the continuous book.",
     )
+    forced_close_window_steps: int = Field(
+        1,
+        ge=1,
+        description="The broker's desk works the forced closes over this many steps from "
+        "forced_close_step: each step it sends each account's remaining lots over the steps "
+        "left (rounded up), so the crowd's sales reach the book at an even pace, as a risk "
+        "desk's slices would. 1 = everything at once (the deadline's first step).",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> CalendarConfig:
@@ -150,6 +158,13 @@ class CalendarConfig(_Section):
             raise ValueError(
                 f"forced_close_step = {self.forced_close_step}: must be < steps_per_day = "
                 f"{self.steps_per_day}"
+            )
+        if self.forced_close_step + self.forced_close_window_steps > self.steps_per_day:
+            raise ValueError(
+                f"forced_close_window_steps = {self.forced_close_window_steps}: the desk's "
+                f"window must end within the deadline day (forced_close_step = "
+                f"{self.forced_close_step}, steps_per_day = {self.steps_per_day}: allowed 1.."
+                f"{self.steps_per_day - self.forced_close_step})"
             )
         if (
             self.settlement_window_steps is not None

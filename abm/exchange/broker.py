@@ -29,6 +29,21 @@ if TYPE_CHECKING:
     from abm.exchange.market import Exchange
 
 
+def slice_pro_rata(lots: list[int], total: int) -> list[int]:
+    """``total`` lots shared among accounts holding ``lots`` in proportion to them, by largest
+    remainder (ties to the earlier account), never more than an account holds. Lots."""
+    held = sum(lots)
+    if total >= held:
+        return list(lots)
+    exact = [total * x / held for x in lots]
+    out = [int(e) for e in exact]
+    rest = total - sum(out)
+    order = sorted(range(len(lots)), key=lambda i: (-(exact[i] - out[i]), i))
+    for i in order[:rest]:
+        out[i] += 1
+    return out
+
+
 class Broker:
     """Accounts being closed, and the desk that closes them.
 
@@ -133,6 +148,7 @@ class Broker:
         accs = ex.clearing.accounts
         batch: list[tuple[Account, int, int]] = []
         forced = sorted(self.forced) if self._forced_can_fill() else ()
+        holding: list[Account] = []
         for acc_id in forced:
             acc = accs[acc_id]
             ex.cancel_all(acc)
@@ -140,9 +156,17 @@ class Broker:
             if not acc.lots:
                 self._forced_done(acc)
                 continue
-            batch += [
-                (acc, side, lots) for side, lots in ((SELL, acc.long), (BUY, acc.short)) if lots
-            ]
+            holding.append(acc)
+        left = ex.calendar.forced_close_steps_left(ex.step)
+        sells, buys = [a.long for a in holding], [a.short for a in holding]
+        if left > 1:
+            # the desk paces the whole book of forced closes, not each account: an even slice
+            # of what is left over the steps left (all of it at the window's end), shared pro
+            # rata among the accounts
+            sells = slice_pro_rata(sells, -(-sum(sells) // left))
+            buys = slice_pro_rata(buys, -(-sum(buys) // left))
+        for acc, sell, buy in zip(holding, sells, buys, strict=True):
+            batch += [(acc, side, lots) for side, lots in ((SELL, sell), (BUY, buy)) if lots]
         if batch and ex.calendar.forced_close_auction:
             ex.close_in_auction(batch, "forced_close")
         else:

@@ -66,6 +66,8 @@ class Calendar:
     margin_steps: tuple[tuple[int, float], ...]
     broker_add_on: float = 0.0
     forced_close_auction: bool = True
+    #: steps over which the desk spreads the forced closes, from the deadline step
+    forced_close_window_steps: int = 1
 
     # -- time ----------------------------------------------------------------------------------
     @property
@@ -85,6 +87,11 @@ class Calendar:
     def deadline_step(self) -> int:
         """First step of the forced close."""
         return self.deadline_day * self.steps_per_day + self.forced_close_step
+
+    def forced_close_steps_left(self, step: int) -> int:
+        """The steps left in the desk's forced-close window at ``step``, this one included (1
+        from the window's last step on: then everything left goes)."""
+        return max(self.deadline_step + self.forced_close_window_steps - step, 1)
 
     def day_of(self, step: int) -> int:
         return step // self.steps_per_day

@@ -1,0 +1,63 @@
+"""The broker's desk works the forced closes through the session: an even slice of what is
+left over the steps left, shared pro rata among the accounts; the default sends all at once."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from abm.build import calendar
+from abm.config import ConfigError
+from abm.exchange.broker import slice_pro_rata
+from abm.model import MarketModel
+from abm.scenarios import load
+
+
+def test_slice_pro_rata_by_hand():
+    # 5 of (3, 1, 6): exact shares 1.5, 0.5, 3 → floors 1, 0, 3; the one lot left goes to the
+    # largest remainder, 0.5 twice, the earlier account first
+    assert slice_pro_rata([3, 1, 6], 5) == [2, 0, 3]
+    assert slice_pro_rata([3, 1, 6], 10) == [3, 1, 6]
+    assert slice_pro_rata([3, 1, 6], 99) == [3, 1, 6]
+    assert slice_pro_rata([4, 4], 3) == [2, 1]
+    assert slice_pro_rata([0, 7], 2) == [0, 2]
+
+
+def test_a_window_that_outlasts_the_day_is_refused_with_its_bounds():
+    with pytest.raises(ConfigError, match=r"forced_close_window_steps = 10.*allowed 1\.\.5"):
+        load(
+            "wti_2020", {"calendar.forced_close_step": 95, "calendar.forced_close_window_steps": 10}
+        )
+
+
+@pytest.mark.slow
+def test_the_desk_sends_even_slices_and_is_done_at_the_window_end():
+    start, window = 90, 10
+    cfg = load(
+        "wti_2020",
+        {
+            "retail.n_traders": 200,
+            "calendar.forced_close_step": start,
+            "calendar.forced_close_window_steps": window,
+            "calendar.forced_close_auction": False,
+        },
+    )
+    run = MarketModel(cfg).run()
+    cal = calendar(cfg)
+    ts = run.timeseries
+    d = cal.deadline_step
+    left = int(ts["net_retail"].iloc[d - 1])  # the crowd is long only: all of it is sold
+    assert left > 2 * window
+    for k in range(window):
+        want = math.ceil(left / (window - k))  # by hand: what is left over the steps left
+        assert ts["forced_volume"].iloc[d + k] == want, k
+        left -= want
+        assert ts["net_retail"].iloc[d + k] == left
+    assert left == 0 and (ts["net_retail"].iloc[d + window :] == 0).all()
+    assert abs(run.summary["ledger_residual"]) < 1e-3
+    # the session's low can now lie below its settlement (the VWAP of the last two steps)
+    day = ts["futures"].to_numpy()[cal.deadline_day * cal.steps_per_day :][: cal.steps_per_day]
+    assert run.summary["min_price_deadline_day"] == pytest.approx(np.nanmin(day))
+    assert run.summary["min_price_deadline_day"] <= run.summary["settlement_deadline_day"]
