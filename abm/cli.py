@@ -767,10 +767,10 @@ def calibrate(
     """Fit a spec's free parameters to its observed statistics by simulation (optuna's TPE on
     Dask; synthetic-likelihood distance). Writes every evaluation, the estimate with its 95 %
     interval, the profile, the fit of every target (held-out ones apart) and a figure."""
-    from abm.calibration import calibrate as run_calibration
-    from abm.calibration import load_calibration
     from abm.figures.calibration import calibration_figure
     from abm.figures.style import save
+    from abm.sweeps.calibration import calibrate as run_calibration
+    from abm.sweeps.calibration import load_calibration
 
     try:
         sp = load_calibration(spec, quick=quick)

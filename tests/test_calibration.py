@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.calibration import (
+from abm.sweeps.calibration import (
     CHI2_95,
     CalibrationSpec,
     calibrate,
@@ -173,8 +173,8 @@ def test_bad_specs_name_the_field(change, match):
 
 
 def test_observed_from_a_shipped_series_and_a_clear_error_for_a_bad_one():
-    from abm.calibration import Target
     from abm.observed import daily_facts, load_series
+    from abm.sweeps.calibration import Target
 
     t = Target(statistic="facts.acf_abs_returns_lag10", observed="wti:acf_abs_returns_lag10")
     assert t.value() == pytest.approx(daily_facts(load_series("wti"))["acf_abs_returns_lag10"])

@@ -22,7 +22,7 @@ def test_all_figures_from_stored_results(tmp_path):
     res = CliRunner().invoke(app, ["figures", str(PAPER), "--out", str(tmp_path)])
     assert res.exit_code == 0, res.output
     names = [s.name for s in figure_specs()]
-    assert len(names) == 13
+    assert len(names) == 14
     from PIL import Image
 
     for n in names:
@@ -37,7 +37,7 @@ def test_all_figures_from_stored_results(tmp_path):
         assert f"## {spec.name}" in index and spec.caption in index
     # every sweep figure states its claim with a number and its interval, none failed
     assert "claim not computed" not in index
-    assert index.count("**Claim.**") == 13 and index.count("(n = 10)") >= 20
+    assert index.count("**Claim.**") == 14 and index.count("(n = 10)") >= 20
 
 
 def test_figure_files_are_byte_identical_on_rerun(tmp_path):

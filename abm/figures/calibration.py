@@ -43,14 +43,20 @@ def calibration_figure(root: str | Path) -> plt.Figure:
         pr = prof[prof["parameter"] == p]
         ax.plot(pr["value"], pr["min_distance"] - dmin, color=PALETTE[0], lw=1.2, label="profile")
         ax.axhline(CHI2_95, color="0.3", ls=":", lw=0.8)
-        if math.isfinite(row["ci_low"]):
+        quadratic = math.isfinite(row["ci_low"]) and not row["problem"]
+        lo, hi = (
+            (row["ci_low"], row["ci_high"])
+            if quadratic
+            else (row["profile_low"], row["profile_high"])
+        )
+        if math.isfinite(lo):
             ax.axvspan(
-                row["ci_low"],
-                row["ci_high"],
+                lo,
+                hi,
                 color=PALETTE[1],
                 alpha=0.18,
                 lw=0,
-                label="95 % interval",
+                label="95 % interval" if quadratic else "95 % (profile)",
             )
             ax.axvline(row["estimate"], color=PALETTE[1], lw=1)
         top = 8 * CHI2_95
@@ -61,8 +67,8 @@ def calibration_figure(root: str | Path) -> plt.Figure:
             ax.set_xlim(near.min() - pad, near.max() + pad)
         ax.set_xlabel(p)
         ax.set_title(
-            f"{row['estimate']:.3g} [{row['ci_low']:.3g}, {row['ci_high']:.3g}]"
-            if math.isfinite(row["ci_low"])
+            f"{row['estimate']:.3g} [{lo:.3g}, {hi:.3g}]" + ("" if quadratic else " (profile)")
+            if math.isfinite(lo)
             else f"not pinned down: {row['problem'][:40]}",
             fontsize=7,
         )

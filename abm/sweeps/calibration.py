@@ -673,7 +673,11 @@ def _summarise(
                 "within_bounds": bool(0 <= est_u <= 1),
                 "problem": q["problem"]
                 or ("" if 0 <= est_u <= 1 else "estimate outside bounds")
-                or ("" if 1.96 * se < 1 else "interval wider than the bounds: not identified"),
+                or (
+                    ""
+                    if lo_u >= 0 and hi_u <= 1
+                    else "the interval reaches beyond the bounds: read the profile's"
+                ),
                 "evaluations_in_fit": q["used"],
                 "best_distance": float(d[ibest]),
             }
@@ -684,7 +688,7 @@ def _summarise(
     # the fit: at the estimate when it lies inside the bounds, else at the best evaluated
     point = {
         r["parameter"]: (
-            r["estimate"] if r["within_bounds"] and not r["problem"] else r["best_evaluated"]
+            r["estimate"] if r["within_bounds"] and q["problem"] is None else r["best_evaluated"]
         )
         for r in rows
     }
