@@ -327,6 +327,24 @@ class RetailConfig(_Section):
     activity: Prob = Field(0.01, description="Probability a trader acts in a step (Poisson clock).")
     trend_share: Prob = Field(0.3, description="Share of traders that follow trends.")
     trend_lookback_steps: int = Field(50, ge=1, description="Trend followers' horizon.")
+    attention: float = Field(
+        0.0,
+        ge=0,
+        description="How much recent volatility draws the crowd in: each step the trading "
+        "probability is activity × (1 + attention × (fast / slow − 1)), fast and slow being "
+        "moving averages of the absolute price change per step (attention_fast_steps, "
+        "attention_slow_steps), floored at 0 and capped at attention_cap × activity. 0 = a "
+        "constant activity.",
+    )
+    attention_fast_steps: int = Field(
+        10, ge=1, description="Half-life (steps) of the recent absolute price change."
+    )
+    attention_slow_steps: int = Field(
+        500, ge=1, description="Half-life (steps) of the usual absolute price change."
+    )
+    attention_cap: float = Field(
+        10.0, ge=1, description="Most the trading probability may rise, × activity."
+    )
     noise_trading: bool = Field(True, description="Round trips after opening (noise/trend).")
     limit_order_share: Prob = Field(0.5, description="Share of orders placed as limits.")
     limit_offset_ticks: int = Field(5, ge=0, description="Max distance of limit orders from mid.")

@@ -626,13 +626,17 @@ def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
     }
 
 
-def ordinary_market_facts(result) -> dict[str, float]:
-    """[`stylized_facts()`][abm.metrics.stylized_facts] of a run's futures prices before the
-    harvest window opens (the ordinary market, without the harvest and the forced closes)."""
+def ordinary_market_facts(result, series: str = "futures", horizon: int = 1) -> dict[str, float]:
+    """[`stylized_facts()`][abm.metrics.stylized_facts] of a run's ``series`` (``"futures"``:
+    the step's trade price; ``"mid"``: the book's mid, free of the bid-ask bounce) sampled
+    every ``horizon`` steps, before the harvest window opens (the ordinary market, without the
+    harvest and the forced closes)."""
     from abm.build import harvest_start_step
 
+    if horizon < 1:
+        raise ValueError(f"horizon = {horizon}: allowed 1 or more steps")
     start = max(harvest_start_step(result.config), 2)
-    return stylized_facts(result.timeseries["futures"].to_numpy()[:start])
+    return stylized_facts(result.timeseries[series].to_numpy()[:start][::horizon])
 
 
 def is_finite_number(x: Any) -> bool:

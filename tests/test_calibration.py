@@ -194,7 +194,7 @@ def test_an_abm_calibration_runs_the_model_on_dask_and_checks_its_fields(tmp_pat
         "parameters": [{"name": "margin_rate", "low": 0.05, "high": 0.3}],
         "targets": [
             {"statistic": "settlement_deadline_day", "observed": 100.0},
-            {"statistic": "facts.acf_abs_returns_lag1", "observed": 0.26, "held_out": True},
+            {"statistic": "facts_mid5.acf_abs_returns_lag1", "observed": 0.26, "held_out": True},
         ],
         "seeds": 2,
         "budget": 4,
@@ -206,7 +206,10 @@ def test_an_abm_calibration_runs_the_model_on_dask_and_checks_its_fields(tmp_pat
     ev = pd.read_parquet(rep.root / "evaluations.parquet")
     assert len(ev) == 4 and (ev["seeds_ok"] == 2).all()
     assert np.isfinite(ev["sim_settlement_deadline_day_mean"]).all()
-    assert set(rep.fit["statistic"]) == {"settlement_deadline_day", "facts.acf_abs_returns_lag1"}
+    assert set(rep.fit["statistic"]) == {
+        "settlement_deadline_day",
+        "facts_mid5.acf_abs_returns_lag1",
+    }
     bad = {**base, "parameters": [{"name": "hedger.no_such_field", "low": 0, "high": 1}]}
     with pytest.raises(ValueError, match="no_such_field"):
         calibrate(

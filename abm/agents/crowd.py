@@ -48,6 +48,10 @@ class Crowd:
         self.trend_signal = 0.0
         #: lots the traders opened with (their opening orders), over the run
         self.lots_opened = 0
+        #: moving averages of the absolute futures change per step (price units): recent and
+        #: usual, for the attention rule; and the activity in force this step (probability)
+        self.fast_move = self.slow_move = 0.0
+        self.activity = params.activity
         self.traders: list[RetailTrader] = self._draw(model.stream("crowd"))
 
     def _draw(self, rng: np.random.Generator) -> list[RetailTrader]:
@@ -125,9 +129,35 @@ class Crowd:
         if not crowd:
             return
         rng = model.rng
-        k = rng.binomial(len(crowd), self.params.activity)
+        self.activity = self._activity(step) if self.params.attention else self.params.activity
+        k = rng.binomial(len(crowd), self.activity)
         if k:
             who = rng.integers(0, len(crowd), k).tolist()
             draws = rng.random((k, 5)).tolist()
             for i, u in zip(who, draws, strict=True):
                 crowd[i].step(u)
+
+    def _activity(self, step: int) -> float:
+        """The trading probability this step under attention: traders look at the market more
+        when it has moved more than usual (attention-driven trading, Barber & Odean 2008), so
+        activity = activity × (1 + attention × (fast / slow − 1)), from moving averages of the
+        absolute futures change per step with half-lives ``attention_fast_steps`` and
+        ``attention_slow_steps``; floored at 0, capped at ``attention_cap`` × activity.
+        More orders after a large move make large moves cluster, the mechanism of volatility
+        clustering argued in ODD §4."""
+        p = self.params
+        if step >= 2:
+            move = abs(self.model.futures[step - 1] - self.model.futures[step - 2])
+            if move != move:  # no trade yet: nothing seen
+                move = 0.0
+            if self.slow_move == 0.0:  # the first move seeds both averages
+                self.fast_move = self.slow_move = move
+            else:
+                a = 0.5 ** (1 / p.attention_fast_steps)
+                b = 0.5 ** (1 / p.attention_slow_steps)
+                self.fast_move = a * self.fast_move + (1 - a) * move
+                self.slow_move = b * self.slow_move + (1 - b) * move
+        if self.slow_move <= 0:
+            return p.activity
+        m = 1 + p.attention * (self.fast_move / self.slow_move - 1)
+        return min(min(max(m, 0.0), p.attention_cap) * p.activity, 1.0)

@@ -61,6 +61,8 @@ from abm.sweeps.runner import SweepStore, dask_client, dask_map, read_manifest
 
 #: χ²₁ at 95 %: the rise in D (−2 log L) that bounds a profile interval
 CHI2_95 = 3.841458820694124
+#: horizons (steps) at which a run's mid-price facts are offered to a calibration
+MID_HORIZONS = (1, 5, 10)
 #: the toy model's statistics
 TOY_STATISTICS = ("mean", "sd", "excess_kurtosis", "acf_lag1")
 
@@ -264,12 +266,16 @@ def toy_statistics(params: dict[str, float], seed: int, n: int = 400) -> dict[st
 
 
 def run_statistics(result: Any) -> dict[str, float]:
-    """Every statistic a calibration can target from one model run: the summary's numbers and
-    the ordinary market's facts as ``facts.<fact>``."""
+    """Every statistic a calibration can target from one model run: the summary's numbers, the
+    ordinary market's facts of trade prices per step as ``facts.<fact>``, and of the mid
+    sampled every h steps as ``facts_mid<h>.<fact>`` (h in `MID_HORIZONS`)."""
     from abm.metrics import ordinary_market_facts
 
     out = {k: float(v) for k, v in result.summary.items() if isinstance(v, int | float | np.number)}
     out.update({f"facts.{k}": float(v) for k, v in ordinary_market_facts(result).items()})
+    for h in MID_HORIZONS:
+        facts = ordinary_market_facts(result, "mid", h)
+        out.update({f"facts_mid{h}.{k}": float(v) for k, v in facts.items()})
     return out
 
 
