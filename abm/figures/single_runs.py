@@ -366,19 +366,37 @@ def f7_wti_replication(
 
 
 def f9_stylized_facts(
-    run: RunResult, max_lag: int = 50, seeds_ts: pd.DataFrame | None = None
+    run: RunResult,
+    max_lag: int = 50,
+    seeds_ts: pd.DataFrame | None = None,
+    observed: pd.Series | None = None,
 ) -> plt.Figure:
     """Return distribution against a Gaussian, autocorrelation of returns and |returns| (with
     ``seeds_ts``, a sweep's timeseries of the same market: their mean and 95 % interval over
-    its runs), and the average order-book depth by level."""
+    its runs), and the average order-book depth by level. With ``observed`` (a daily price
+    series, e.g. `abm.observed.load_series("wti")`) its daily returns' distribution and
+    autocorrelations are drawn beside the model's, lags in trading days."""
     r = price_changes(run.timeseries["futures"])
     z = (r - r.mean()) / r.std()
     fig, axes = plt.subplots(1, 3, figsize=(FULL_WIDTH, 2.4))
     ax = axes[0]
     bins = np.linspace(-6, 6, 61)
     ax.hist(z, bins=bins, density=True, color=FUT, alpha=0.7, label="model returns")
+    if observed is not None:
+        from abm.observed import daily_returns
+
+        ro = daily_returns(observed)
+        zo = ro / ro.std()
+        dens, edges = np.histogram(zo, bins=bins, density=True)
+        ax.stairs(
+            np.where(dens > 0, dens, np.nan),
+            edges,
+            color="0.1",
+            lw=0.8,
+            label=f"{observed.name.upper()} daily",
+        )
     g = np.linspace(-6, 6, 300)
-    ax.plot(g, stats.norm.pdf(g), color="0.2", lw=1, label="Gaussian")
+    ax.plot(g, stats.norm.pdf(g), color="0.55", lw=1, ls="--", label="Gaussian")
     ax.set_yscale("log")
     ax.set_ylim(1e-4, 1)
     ax.set_xlabel("standardised return (per price change)")
@@ -414,12 +432,35 @@ def f9_stylized_facts(
             color=ABS_RET,
             label="|returns|",
         )
+    if observed is not None:
+        ro = daily_returns(observed)
+        name = observed.name.upper()
+        ax.plot(
+            lags,
+            [autocorr(ro, k) for k in lags],
+            ":",
+            lw=1.0,
+            color=RET,
+            label=f"{name} daily returns",
+        )
+        ax.plot(
+            lags,
+            [autocorr(np.abs(ro), k) for k in lags],
+            "--",
+            lw=1.0,
+            color=ABS_RET,
+            label=f"{name} daily |returns|",
+        )
     band = 2 / np.sqrt(len(r))
     ax.axhspan(-band, band, color="0.85", lw=0, label="±2/√n")
     ax.axhline(0, color="0.5", lw=0.6)
-    ax.set_xlabel("lag (price changes)")
+    ax.set_xlabel(
+        "lag (price changes; record: trading days)"
+        if observed is not None
+        else "lag (price changes)"
+    )
     ax.set_ylabel("autocorrelation")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper right", fontsize=5 if observed is not None else None)
     ax = axes[2]
     d = run.depth
     ax.plot(d["level"], d["bid"], "o-", color=SERIES_COLORS["bid"], ms=3, label="bid")
