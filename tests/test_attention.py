@@ -81,3 +81,19 @@ def test_attention_makes_the_crowd_trade_in_bursts():
         return float(np.sum(x[1:] * x[:-1]) / np.sum(x * x))
 
     assert acf1(on) > 0.3 > 0.1 > acf1(off)
+
+
+def test_mid_facts_sample_every_horizon_steps_and_refuse_a_bad_one():
+    from abm.build import harvest_start_step
+    from abm.metrics import ordinary_market_facts, stylized_facts
+
+    cfg = load("default", {"calendar.trading_days": 12, "retail.n_traders": 100})
+    run = MarketModel(cfg).run()
+    start = harvest_start_step(cfg)
+    mid = run.timeseries["mid"].to_numpy()[:start]
+    got = ordinary_market_facts(run, "mid", 5)
+    want = stylized_facts(mid[::5])
+    assert got["n_returns"] == want["n_returns"] <= len(mid[::5]) - 1
+    assert got["acf_abs_returns_lag1"] == pytest.approx(want["acf_abs_returns_lag1"], nan_ok=True)
+    with pytest.raises(ValueError, match="horizon = 0"):
+        ordinary_market_facts(run, "mid", 0)
