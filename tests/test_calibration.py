@@ -222,3 +222,27 @@ def test_chi2_constant():
     from scipy import stats
 
     assert stats.chi2.ppf(0.95, 1) == pytest.approx(CHI2_95, rel=1e-12)
+
+
+def test_the_command_prints_the_fit_draws_its_figure_and_refuses_a_bad_spec(tmp_path):
+    from typer.testing import CliRunner
+
+    from abm.cli import app
+
+    runner = CliRunner()
+    res = runner.invoke(
+        app,
+        ["calibrate", "toy_ar1", "--quick", "--serial", "--no-progress", "--out", str(tmp_path)],
+    )
+    assert res.exit_code == 0, res.output
+    assert "toy.mu =" in res.output and "held out excess_kurtosis" in res.output
+    root = tmp_path / "toy_ar1-quick"
+    assert (root / "calibration.png").stat().st_size > 5_000
+    # the folder is taken: running again without --resume says what to do
+    again = runner.invoke(
+        app,
+        ["calibrate", "toy_ar1", "--quick", "--serial", "--no-progress", "--out", str(tmp_path)],
+    )
+    assert again.exit_code == 2 and "--resume" in again.output
+    missing = runner.invoke(app, ["calibrate", "no_such_spec", "--out", str(tmp_path)])
+    assert missing.exit_code == 2 and "toy_ar1" in missing.output
