@@ -47,7 +47,7 @@ chromium:
 	  echo "warning: could not install chromium; the browser test will report it missing"; }
 
 test: $(STAMP) chromium
-	MPLBACKEND=Agg ABM_NOTEBOOK_SMALL=1 $(VENV)/bin/python -m pytest -n 2 -q tests
+	MPLBACKEND=Agg ABM_NOTEBOOK_SMALL=1 $(VENV)/bin/python -m pytest -n 2 --dist loadgroup -q tests
 
 figures: $(STAMP)
 	MPLBACKEND=Agg $(VENV)/bin/abm figures results/paper --out results/figures

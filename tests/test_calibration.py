@@ -185,6 +185,7 @@ def test_observed_from_a_shipped_series_and_a_clear_error_for_a_bad_one():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("heavy")
 def test_an_abm_calibration_runs_the_model_on_dask_and_checks_its_fields(tmp_path):
     base = {
         "name": "abm_tiny",

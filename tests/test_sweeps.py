@@ -194,6 +194,7 @@ def test_every_shipped_sweep_validates_at_both_sizes():
 # -- engines give identical results --------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("heavy")
 def test_serial_local_cluster_and_external_cluster_agree(tmp_path):
     spec = load_spec(tiny_spec(tmp_path, keep="timeseries"))
     run_sweep(spec, tmp_path / "serial", serial=True, progress=False)
@@ -280,6 +281,7 @@ def test_serial_local_cluster_and_external_cluster_agree(tmp_path):
 # -- nothing is lost -------------------------------------------------------------------------------
 
 
+@pytest.mark.xdist_group("heavy")
 def test_kill_9_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     spec_path = tiny_spec(tmp_path, days=12, margins="[0.05, 0.1, 0.15, 0.2]")
     out = tmp_path / "killed"
@@ -360,6 +362,7 @@ def _is_worker(proc) -> bool:
         return False
 
 
+@pytest.mark.xdist_group("heavy")
 def test_a_dying_worker_is_survived(tmp_path):
     import psutil
 
@@ -513,6 +516,7 @@ margin_rate = { low = 0.05, high = 0.2 }
     assert pd.read_parquet(f)["inputs_sha256"].iloc[0] != both["inputs_sha256"].iloc[0]
 
 
+@pytest.mark.xdist_group("heavy")
 def test_shipped_sweep_runs_quick_end_to_end(tmp_path):
     rep = run_sweep(
         load_spec("imbalance_x_margin", quick=True), tmp_path, workers=2, quick=True, progress=False
