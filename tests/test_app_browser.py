@@ -34,9 +34,14 @@ BROWSER_ARGS = [
     "--no-first-run",
 ]
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="Debian's chromium is not installed (`make test` installs it)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="Debian's chromium is not installed (`make test` installs it)"
+    ),
+    # never beside a test that starts a Dask cluster (make test: --dist loadgroup): with four
+    # busy processes on two cores the dashboard's play once stalled at step 25 of 600
+    pytest.mark.xdist_group("heavy"),
+]
 
 
 def _free_port() -> int:
