@@ -696,6 +696,79 @@ class AgentSpec(_Section):
     )
 
 
+class NextMonthConfig(_Section):
+    """The next listed month (``[next_month]``): a second contract in its own order book under
+    the same clearing rules, expiring ``days_later`` trading days after the front, so it is
+    still trading when the run ends at the front's expiry."""
+
+    enabled: bool = Field(
+        False,
+        description="List the next month too: its own book, a market maker and storers quoting "
+        "it, the front's long commercial storing against it, a margin credit for calendar "
+        "spreads and, optionally, a rolling retail product.",
+    )
+    days_later: int = Field(
+        21,
+        ge=1,
+        le=1000,
+        description="Trading days between the front's last trading day and the next month's "
+        "(a month: about 21).",
+    )
+    carry: float = Field(
+        0.0,
+        description="Price units by which the next month's fair value lies above the front's "
+        "(storage and financing for the month between; contango > 0). A state of storage, "
+        "read from the market before the deadline (WTI: the 17 April 2020 spread).",
+    )
+    spread_credit: Prob = Field(
+        0.75,
+        description="Share of the next month's margin waived on lots that offset the same "
+        "member's opposite lots in the front (a calendar spread is margined below two "
+        "outright positions).",
+    )
+    depth_soft: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Lots the next month's storers and producers take or give at its flat cost "
+        "before their cost rises.",
+    )
+    depth_cost: float = Field(
+        0.05,
+        ge=0,
+        description="Their flat cost (price units from the next month's fair value).",
+    )
+    depth_slope: float = Field(
+        0.002,
+        gt=0,
+        description="Rise of their cost per lot beyond depth_soft (price units per lot): 1 / "
+        "the next month's depth. No source pins it down; its effect is reported.",
+    )
+    storage_link: bool = Field(
+        True,
+        description="The front's long commercial values a delivered lot at the next month's "
+        "best bid (sell it forward, store it for the month) and sells the next month as it "
+        "buys the front; off: it values the lot at fair value, as without a next month.",
+    )
+    fund_lots: int = Field(
+        0,
+        ge=0,
+        le=10_000_000,
+        description="Long lots held in the front from the start by a rolling retail product "
+        "(an index fund: no delivery rights), which rolls them to the next month.",
+    )
+    fund_roll_start_days: int = Field(
+        9,
+        ge=1,
+        description="Trading days before the deadline day on which the fund starts to roll.",
+    )
+    fund_roll_days: int = Field(
+        4,
+        ge=1,
+        description="Trading days the roll is spread over (an equal slice every step).",
+    )
+
+
 class OutputConfig(_Section):
     collect_agents: bool = Field(False, description="Per-agent data every step (costly).")
 
@@ -718,6 +791,7 @@ class RunConfig(_Section):
     commercials: CommercialsConfig = Field(default_factory=CommercialsConfig)
     risk: RiskConfig = Field(default_factory=RiskConfig)
     discretion: DiscretionConfig = Field(default_factory=DiscretionConfig)
+    next_month: NextMonthConfig = Field(default_factory=NextMonthConfig)
     agents: list[AgentSpec] = Field(
         default_factory=list,
         description="Extra agents of your own classes ([[agents]] tables: class, n, params).",
@@ -790,6 +864,31 @@ class RunConfig(_Section):
                 f"(contract.tick_size = {c.tick_size}); allowed price_limit >= "
                 f"{c.tick_size / level:.3g}, or 'none' for no band"
             )
+        nm = self.next_month
+        if nm.fund_lots and not nm.enabled:
+            raise ValueError(
+                f"next_month.fund_lots = {nm.fund_lots}: a rolling fund needs a month to roll "
+                "into; set next_month.enabled = true, or fund_lots = 0"
+            )
+        if nm.enabled and nm.fund_lots:
+            deadline_day = self.calendar.trading_days - 1 - self.calendar.forced_close_lead_days
+            if nm.fund_roll_start_days > deadline_day:
+                raise ValueError(
+                    f"next_month.fund_roll_start_days = {nm.fund_roll_start_days}: the roll would "
+                    f"start before the first day; allowed 1..{deadline_day} (the deadline is "
+                    f"day {deadline_day})"
+                )
+            if nm.fund_roll_days > nm.fund_roll_start_days:
+                raise ValueError(
+                    f"next_month.fund_roll_days = {nm.fund_roll_days}: the roll would run into "
+                    f"the deadline day; allowed 1..{nm.fund_roll_start_days} "
+                    "(next_month.fund_roll_start_days)"
+                )
+            if not (self.hedger.enabled or self.commercials.present):
+                raise ValueError(
+                    f"next_month.fund_lots = {nm.fund_lots}: the fund's opening position needs "
+                    "a holder of the other side (the hedger or the commercials); enable one"
+                )
         return self
 
     # -- convenience -------------------------------------------------------------------------
@@ -868,6 +967,16 @@ def inert(cfg: RunConfig) -> dict[str, str]:
         out["commercials.trade_lots"] = (
             "the commercials never trade for their business (commercials.activity = 0)"
         )
+    nm = cfg.next_month
+    if not nm.enabled:
+        section(
+            "next_month",
+            "there is no next month (next_month.enabled = false)",
+            keep=("enabled", "fund_lots"),
+        )
+    elif not nm.fund_lots:
+        for f in ("fund_roll_start_days", "fund_roll_days"):
+            out[f"next_month.{f}"] = "there is no rolling fund (next_month.fund_lots = 0)"
     rc = cfg.retail
     if rc.leverage_mode == "margin":
         for f in ("leverage_min", "leverage_max"):

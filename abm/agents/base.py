@@ -47,11 +47,26 @@ class TraderAgent(mesa.Agent):
         for i in model.stream(f"{cls.__module__}.{cls.__qualname__}").permutation(len(members)):
             getattr(members[i], method)()
 
-    def __init__(self, model: MarketModel, deposit: float, deliverable: bool):
+    def __init__(
+        self,
+        model: MarketModel,
+        deposit: float,
+        deliverable: bool,
+        exchange: Exchange | None = None,
+    ):
         super().__init__(model)
-        self.exchange: Exchange = model.exchange
+        #: the listed month it trades (the front unless told: ``model.next_exchange``)
+        self.exchange: Exchange = model.exchange if exchange is None else exchange
         self.account: Account = self.exchange.open_account(self.label, deliverable, deposit)
-        model.owner_of[self.account.id] = self
+        if self.exchange is model.exchange:
+            model.owner_of[self.account.id] = self
+
+    @property
+    def fair(self) -> float:
+        """Fair value (price units) of the month it trades: spot plus carry (public)."""
+        if self.exchange is self.model.exchange:
+            return self.model.fair
+        return self.model.fair_next
 
     # -- what an agent may know -----------------------------------------------------------------
     @property

@@ -20,6 +20,7 @@ cost while the firms harvest, holding back supply it expects to sell dearer.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import ClassVar, NamedTuple
 
 from abm.agents.base import TraderAgent
@@ -112,8 +113,9 @@ class DeliveryTrader(TraderAgent):
         order_size: int = 0,
         show_levels: int = 0,
         harvest_markup: float = 0.0,
+        exchange=None,
     ):
-        super().__init__(model, deposit, deliverable=True)
+        super().__init__(model, deposit, deliverable=True, exchange=exchange)
         self.curve = curve
         self.account.delivery_curve = curve
         self.sides = sides
@@ -126,6 +128,21 @@ class DeliveryTrader(TraderAgent):
         self._anchor = 0.0  # fair value it was built at
         self._tolerance = 0.0  # how far fair value may move before it is rebuilt
         self._levels: dict[int, list[tuple[int, int]]] = {}  # the ladder by side
+        #: its storage against the next listed month (abm.agents.next_month.StorageLink):
+        #: None, or what sets its value of a delivered lot
+        self.storage = None
+        #: re-quote the first level at the next lot's marginal cost (True: the next month's
+        #: participants), else at the flat cost (False: the front's fringe, as in the stored
+        #: results; see _first_tick)
+        self.requote_marginal = exchange is not None
+
+    @property
+    def fair(self) -> float:
+        """Its value of a delivered lot (price units): fair value, or with storage against the
+        next month, that month's best bid (it sells the stored lot forward)."""
+        if self.storage is not None:
+            return self.storage.value()
+        return super().fair
 
     def _room_cap(self, held: int, nd_lots: int) -> int:
         """Lots it may quote: its cheap room plus ``nd_lots``, what the accounts without
@@ -134,6 +151,17 @@ class DeliveryTrader(TraderAgent):
         soft = self.curve.soft_limit
         cheap = int(max(0, soft - held)) if soft != math.inf else 0
         return cheap + (1 << max(nd_lots, 1).bit_length())
+
+    def curve_vs_fair(self) -> DeliveryCurve:
+        """Its cost curve measured from the front's fair value, as the theory reads the fringe:
+        the curve itself, or with storage against the next month, its flat cost less the
+        premium of its value of a delivered lot over fair value now (a value above fair value
+        by more than the flat cost counts as a zero flat cost: the theory has no bid above
+        fair value)."""
+        if self.storage is None:
+            return self.curve
+        premium = self.fair - self.model.fair
+        return replace(self.curve, cost=max(self.curve.cost - premium, 0.0))
 
     def markup(self) -> float:
         """Price units it adds to its cost now: ``harvest_markup`` from the harvest window's
@@ -151,7 +179,7 @@ class DeliveryTrader(TraderAgent):
             self.curve,
             held,
             side,
-            self.model.fair - side * self.markup(),
+            self.fair - side * self.markup(),
             ex.contract.tick_size,
             self.ladder_levels,
             self._room_cap(held, nd_lots),
@@ -160,11 +188,17 @@ class DeliveryTrader(TraderAgent):
         )
 
     def _first_tick(self, side: int) -> int:
-        """Where its cheapest lot (at the flat cost) is quoted now: one tick inside, in band."""
+        """Where its first level is quoted now, one tick inside, in band: at its next lot's
+        marginal cost when ``requote_marginal``, else at the flat cost (the stored results'
+        rule: once its position has passed its cheap room, that level is quoted dearer than
+        its curve until the position next changes and the ladder is rebuilt)."""
         ex = self.exchange
         t = ex.contract.tick_size
-        c = self.curve.cost + self.markup()
-        fair = self.model.fair
+        if self.requote_marginal:
+            c = self.curve.marginal(self.account.net * side + 1) + self.markup()
+        else:
+            c = self.curve.cost + self.markup()
+        fair = self.fair
         if side == BUY:
             tick = math.ceil((fair - c) / t - 1e-9) - 1
         else:
@@ -178,7 +212,7 @@ class DeliveryTrader(TraderAgent):
         lots it may be asked for change, or when fair value has moved by half a level: the
         rising part need not follow fair value more finely than it is spaced."""
         ex = self.exchange
-        fair = self.model.fair
+        fair = self.fair
         key = (self.account.net, ex.book.band, ex.day, self._room_cap(0, nd_lots), self.markup())
         alive = self._quotes_alive()
         if key != self._key or abs(fair - self._anchor) >= self._tolerance or not alive:

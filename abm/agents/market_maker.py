@@ -40,8 +40,9 @@ class MarketMaker(TraderAgent):
         deliverable: bool,
         informed: bool,
         vol_scaled: bool,
+        exchange=None,
     ):
-        super().__init__(model, capital, deliverable=deliverable)
+        super().__init__(model, capital, deliverable=deliverable, exchange=exchange)
         self.half_spread_ticks = half_spread_ticks
         self.quote_size = quote_size
         self.inventory_limit = inventory_limit
@@ -60,10 +61,7 @@ class MarketMaker(TraderAgent):
         to_deadline = ex.calendar.deadline_step - ex.step
         flatten = not acc.deliverable and to_deadline <= self.flatten_lead_steps
         bid, ask = self.best_other(BUY, 10), self.best_other(SELL, 10)
-        if bid is None or ask is None:
-            mid = ex.contract.to_tick(self.model.fair)
-        else:
-            mid = (bid + ask) / 2
+        mid = ex.contract.to_tick(self.fair) if bid is None or ask is None else (bid + ask) / 2
         if flatten:
             if inv == 0:
                 self.cancel_quotes()

@@ -95,6 +95,13 @@ def liquidation_price(
     return (equity + nm * entry_price) / (nm * (1 + km))
 
 
+def spread_lots(long: int, short: int, other_long: int, other_short: int) -> int:
+    """Lots of a position (``long``, ``short``) in one month that offset the same member's
+    opposite lots in another month (a calendar spread): min(long, other short) + min(short,
+    other long). Lots."""
+    return min(long, other_short) + min(short, other_long)
+
+
 def bankruptcy_price(net_lots: int, mark: float, equity: float, multiplier: float) -> float:
     """Price (price units) at which an account with ``net_lots`` (+ long) and ``equity`` at
     ``mark`` has exactly zero equity."""
@@ -137,6 +144,9 @@ class Account:
     #: its marginal delivery cost curve (abm.delivery.DeliveryCurve); None: the contract's
     #: flat cost per unit
     delivery_curve: object | None = field(default=None, repr=False, compare=False)
+    #: the same member's account in the other listed month (None: one month, or none held
+    #: there): its opposite lots earn a spread credit on this account's margin
+    pair: Account | None = field(default=None, repr=False, compare=False)
     #: the running totals of its owner class and delivery rights (shared with its peers)
     group: GroupTotals | None = field(default=None, repr=False, compare=False)
 
@@ -228,6 +238,9 @@ class ClearingHouse:
         self.liquidation_penalty = liquidation_penalty
         self.lock_margin = lock_margin
         self.delivery_cost = delivery_cost
+        #: share of the margin waived on an account's calendar-spread lots (those offset by its
+        #: ``pair`` in the other month); set on the next month's clearing house
+        self.spread_credit = 0.0
         self.accounts: list[Account] = []
         self.open_interest = 0
         self.fees_collected = 0.0
@@ -314,9 +327,18 @@ class ClearingHouse:
         self._commit(account, snap)
         self.events.append(Event(self.step, "top_up", account.id, amount=amount))
 
-    def margin_used(self, acc: Account, price: float, rate: float) -> float:
+    def margin_lots(self, acc: Account) -> float:
+        """The lots an account is margined on (lots, fractional with a spread credit): both
+        sides or the larger, less ``spread_credit`` of those in a calendar spread with its
+        pair in the other month."""
         lots = max(acc.long, acc.short) if self.lock_margin == "larger_side" else acc.lots
-        return margin_required(lots, price, self.multiplier, rate)
+        pair = acc.pair
+        if pair is not None and self.spread_credit:
+            lots -= self.spread_credit * spread_lots(acc.long, acc.short, pair.long, pair.short)
+        return lots
+
+    def margin_used(self, acc: Account, price: float, rate: float) -> float:
+        return margin_required(self.margin_lots(acc), price, self.multiplier, rate)
 
     # -- fills -------------------------------------------------------------------------------
     def apply_fill(
@@ -462,7 +484,10 @@ class ClearingHouse:
             if not (lg or sh):
                 continue
             # the same arithmetic as margin_required(), so calls do not depend on rounding
-            need = k * (price * m * (max(lg, sh) if larger else lg + sh) * rate)
+            if acc.pair is None:
+                need = k * (price * m * (max(lg, sh) if larger else lg + sh) * rate)
+            else:
+                need = k * (price * m * self.margin_lots(acc) * rate)
             # positions were just re-based at ``settle``: equity is the cash
             eq = acc.cash + (lg * (settle - acc.long_basis) + sh * (acc.short_basis - settle)) * m
             if eq < need:
