@@ -20,7 +20,7 @@ fields (`from_section` fills them by name), as agents of the user's own classes 
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from abm.agents import (
@@ -46,6 +46,7 @@ __all__ = [
     "Participants",
     "Plugins",
     "build_exchange",
+    "build_next_exchange",
     "calendar",
     "check_memory",
     "contract",
@@ -53,6 +54,7 @@ __all__ = [
     "from_section",
     "harvest_start_step",
     "memory_estimate_mb",
+    "next_month_participants",
     "participants",
     "resolve_plugins",
 ]
@@ -236,6 +238,19 @@ def build_exchange(cfg: RunConfig, initial_price: float) -> Exchange:
     return ex
 
 
+def build_next_exchange(cfg: RunConfig, initial_price: float) -> Exchange:
+    """The next listed month (``[next_month]``): the front's contract terms, clearing rules and
+    margin schedule in a book of its own, its calendar ``days_later`` trading days longer (so
+    its step-ups toward expiry and its deadline fall after the run), its first settlement at
+    ``initial_price``, and ``spread_credit`` waived on calendar-spread lots."""
+    ex = build_exchange(cfg, initial_price)
+    cal = replace(ex.calendar, trading_days=ex.calendar.trading_days + cfg.next_month.days_later)
+    ex.calendar = cal
+    ex.deadline_step = ex.harvest_start_step = cal.deadline_step
+    ex.clearing.spread_credit = cfg.next_month.spread_credit
+    return ex
+
+
 def delivery_curve(section: Any, contract_cost: float, extra_soft: int = 0) -> DeliveryCurve:
     """The marginal delivery cost curve a delivery-capable section describes (its
     ``delivery_cost`` or the contract's, ``soft_capacity``, ``cost_slope``, ``capacity``);
@@ -345,3 +360,63 @@ def participants(model: mesa.Model, cfg: RunConfig, plugins: Plugins) -> Partici
             )
     user = [kind(model, **params) for kind, n, params in plugins.agents for _ in range(n)]
     return Participants(hedgers, mm, arbitrageurs, crowd, flow, commercials, user)
+
+
+@dataclass
+class NextMonth:
+    """The next listed month's participants: its ``maker`` and ``storer``, the front long
+    commercial's ``storage`` link and the rolling ``fund`` (None when absent)."""
+
+    maker: Any
+    storer: Any
+    storage: Any
+    fund: Any
+
+
+def next_month_participants(model: mesa.Model, cfg: RunConfig, cast: Participants) -> NextMonth:
+    """Create the next month's participants (after the front's: their accounts are opened in
+    the next month's book, the fund's and the storage link's in both), and book the fund's
+    opening long in the front against the firms' short (else the short commercial's)."""
+    from abm.agents.next_month import NextMonthMaker, NextMonthStorer, RollingFund, StorageLink
+
+    nm = cfg.next_month
+    maker = None
+    if cfg.market_maker.enabled:
+        mm = cfg.market_maker
+        # it never flattens: the next month does not expire in the run
+        maker = from_section(NextMonthMaker, model, mm, exchange=model.next_exchange)
+    curve = DeliveryCurve(nm.depth_cost, nm.depth_soft, nm.depth_slope, None)
+    storer = NextMonthStorer(model, curve, cfg.commercials.ladder_levels)
+    storage = None
+    longs = [c for c in cast.commercials if c.direction > 0]
+    if nm.storage_link and longs:
+        buyer = longs[0]
+        m = model.exchange.contract.multiplier
+        deposit = abs(model.fair_next) * m * max(cfg.commercials.open_interest, 1)
+        storage = StorageLink(buyer, deposit)
+        buyer.storage = storage
+    fund = None
+    if nm.fund_lots:
+        fund = RollingFund(
+            model,
+            lots=nm.fund_lots,
+            roll_start_days=nm.fund_roll_start_days,
+            roll_days=nm.fund_roll_days,
+        )
+        ex = model.exchange
+        shorts = [c for c in cast.commercials if c.direction < 0]
+        holder = cast.hedgers[0] if cast.hedgers else shorts[0]
+        if not cast.hedgers:
+            holder.base -= nm.fund_lots  # its business leans to its new opening position
+        ex.clearing.apply_fill(
+            fund.account,
+            holder.account,
+            nm.fund_lots,
+            ex.settle_price,
+            False,
+            False,
+            model.fair,
+            "ordinary",
+            fees=False,
+        )
+    return NextMonth(maker, storer, storage, fund)

@@ -270,6 +270,8 @@ def summarize(model: MarketModel):
         "wall_seconds": model.wall_seconds,
         "notes": "; ".join(f"{k}: {v}" for k, v in notes.items()),
     }
+    if model.next_exchange is not None:
+        summary.update(next_month_summary(model))
     for c in TRADE_CHANNELS:
         summary[f"transfer_retail_to_hedger_{c}"] = flow(c, "retail", "hedger")
     for col in list(TRADE_CHANNELS) + [
@@ -314,6 +316,26 @@ def summarize(model: MarketModel):
         agents=agents,
         depth=depth,
     )
+
+
+def next_month_summary(model: MarketModel) -> dict[str, Any]:
+    """The next listed month at the deadline and at the run's end: its settlements, the
+    calendar spread on the deadline's session, its open interest and ledger residual, the
+    storage hedge and the fund's roll (lots, prices, money)."""
+    ex, nx = model.exchange, model.next_exchange
+    dday = ex.calendar.deadline_day
+    front = next((d.settlement for d in ex.days if d.day == dday), float("nan"))
+    nxt = next((d.settlement for d in nx.days if d.day == dday), float("nan"))
+    nm = model.next_month
+    return {
+        "next_settlement_deadline_day": float(nxt),
+        "calendar_spread_deadline_day": float(front - nxt),
+        "next_settlement_final": float(nx.settle_price),
+        "next_open_interest_final": int(nx.clearing.open_interest),
+        "next_ledger_residual": nx.clearing.ledger_residual(nx.settle_price),
+        "storage_hedge_lots_at_deadline": int(model.marks.get("storage_hedge_at_deadline") or 0),
+        "fund_rolled_lots": int(nm.fund.next_account.long) if nm.fund is not None else 0,
+    }
 
 
 #: the fallback of `explain_nan` for a NaN with no known reason (the fuzz tests fail on it)

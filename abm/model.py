@@ -118,6 +118,16 @@ class MarketModel(mesa.Model):
         plugins = build.resolve_plugins(cfg)
         build.check_memory(cfg)
         self.exchange = build.build_exchange(cfg, self.fair)
+        nm = cfg.next_month
+        #: the next listed month's exchange (``[next_month]``), None with one month
+        self.next_exchange = None
+        #: its fair value (price units): the front's, carried ``days_later`` days more, plus
+        #: ``next_month.carry``
+        self.fair_next = math.nan
+        if nm.enabled:
+            self.fair_next = self._fair_next(float(self.spot_path[0]))
+            self.next_exchange = build.build_next_exchange(cfg, self.fair_next)
+        self._last_next = self.fair_next  # the next month's last trade price, carried forward
         #: the agent owning each account (its id)
         self.owner_of: dict[int, TraderAgent] = {}
         #: the step after which the crowd was flat (set when it happens; expiry otherwise)
@@ -133,6 +143,7 @@ class MarketModel(mesa.Model):
         self.target_flow = cast.target_flow
         self.commercials = cast.commercials
         self.fringe = cast.fringe
+        self.next_month = build.next_month_participants(self, cfg, cast) if nm.enabled else None
         self._user_types: dict[tuple, list[type]] = {}
         # the market's volatility as the liquidity providers see it: an EWMA of squared
         # futures returns, in fractions per day, starting from the reference level
@@ -160,6 +171,7 @@ class MarketModel(mesa.Model):
             "fringe_at_harvest_start": None,
             "fair_at_harvest_start": None,
             "firms_at_harvest_start": None,
+            "storage_hedge_at_deadline": None,
         }
         reporters: dict[str, Callable[[MarketModel], float]] = {
             name: _reader(name) for name in self._observe(dry=True)
@@ -181,6 +193,13 @@ class MarketModel(mesa.Model):
         # average order-book depth by level (k-th best price), sampled every DEPTH_EVERY steps
         self.depth_sum = np.zeros((2, DEPTH_LEVELS))
         self.depth_samples = 0
+
+    def _fair_next(self, spot: float) -> float:
+        """The next month's fair value at ``spot`` (price units)."""
+        cfg = self.cfg
+        days_left = (self.n_steps - self.step_index) / cfg.calendar.steps_per_day
+        days = days_left + cfg.next_month.days_later
+        return fair_value(spot, cfg.spot.carry_rate, days) + cfg.next_month.carry
 
     # -- what agents may read ------------------------------------------------------------------
     @property
@@ -288,9 +307,14 @@ class MarketModel(mesa.Model):
         spot = float(self.spot_path[s])
         days_left = (self.n_steps - s) / cal.steps_per_day
         self.fair = fair_value(spot, cfg.spot.carry_rate, days_left)
+        nx = self.next_exchange
+        if nx is not None:
+            self.fair_next = self._fair_next(spot)
         self._mark(s)
         # 1. open
         ex.begin_step(s, self.fair, work_broker=False)
+        if nx is not None:
+            nx.begin_step(s, self.fair_next, work_broker=False)
         # 2. quote
         self.each(DeliveryArbitrageur, "quote", self.lots_without_delivery_rights())
         self.each(Commercial, "quote", self.lots_without_delivery_rights())
@@ -299,6 +323,8 @@ class MarketModel(mesa.Model):
         self.activate_user_types("quote")
         # 3. the broker's market orders meet the quotes just posted
         ex.broker.work()
+        if nx is not None:
+            nx.broker.work()
         if (
             s >= ex.deadline_step
             and self.harvest_end_step == self.n_steps
@@ -311,8 +337,12 @@ class MarketModel(mesa.Model):
         self.crowd.step()
         self.each(TargetFlow, "step")
         self.activate_user_types("trade")
+        if self.next_month is not None and self.next_month.storage is not None:
+            self.next_month.storage.hedge()  # what it stored this step, sold forward
         # 5. close
         record = ex.end_step()
+        if nx is not None:
+            self._close_next_month(nx, record)
         if record is not None:
             for acc in ex.called:
                 agent = self.owner_of.get(acc.id)
@@ -324,8 +354,23 @@ class MarketModel(mesa.Model):
         self.step_index += 1
         if self.step_index == self.n_steps:
             ex.expire(float(self.spot_path[self.n_steps]))
+            if nx is not None:  # it trades on: its positions stay open, at its settlement
+                nx.clearing.check_invariants(nx.settle_price, s + 1)
             self.running = False
             self._finish()
+
+    def _close_next_month(self, nx, front_record) -> None:
+        """Close the next month's step; the storer meets the calls on its forward sales (they
+        hedge barrels it holds); at the deadline session's end, record its hedge."""
+        nx.end_step()
+        link = self.next_month.storage
+        if link is None:
+            return
+        for acc in nx.called:
+            if acc is link.account and acc.call_amount > 0:
+                nx.deposit(acc, acc.call_amount)
+        if front_record is not None and front_record.day == self.exchange.calendar.deadline_day:
+            self.marks["storage_hedge_at_deadline"] = -link.account.net
 
     def _mark(self, s: int) -> None:
         """What the summary needs from the harvest's start and the deadline, as they stand
@@ -338,7 +383,7 @@ class MarketModel(mesa.Model):
             # what the ex-ante theory reads: the fringe's curves and holdings (positions by
             # trader type are published), fair value, and each firm's own position
             self.marks["fringe_at_harvest_start"] = [
-                (a.curve, a.account.net, a.sides) for a in self.fringe
+                (a.curve_vs_fair(), a.account.net, a.sides) for a in self.fringe
             ]
             self.marks["fair_at_harvest_start"] = self.fair
             self.marks["firms_at_harvest_start"] = [h.account.net for h in self.hedgers]
@@ -346,7 +391,7 @@ class MarketModel(mesa.Model):
             self.marks["retail_open_interest_at_deadline"] = _lots(ex.clearing.group("retail"))
             self.marks["ndnp_at_deadline"] = ex.clearing.ndnp
             self.marks["fringe_at_deadline"] = [
-                (a.curve, a.account.net, a.sides) for a in self.fringe
+                (a.curve_vs_fair(), a.account.net, a.sides) for a in self.fringe
             ]
             self.marks["fair_at_deadline"] = self.fair
 
@@ -402,6 +447,8 @@ class MarketModel(mesa.Model):
         ]
         for c in CLASSES:
             names += [f"net_{c}", f"equity_{c}", f"margin_{c}"]
+        if self.next_exchange is not None:
+            names += ["next_futures", "next_settlement", "calendar_spread"]
         if dry:
             return dict.fromkeys(names, 0.0)
         s = self.step_index
@@ -446,6 +493,16 @@ class MarketModel(mesa.Model):
             o[f"net_{cls}"] = g.net
             o[f"equity_{cls}"] = g.equity(mark, m)
             o[f"margin_{cls}"] = (g.long + g.short) * abs(ex.settle_price) * m * rate
+        nx = self.next_exchange
+        if nx is not None:
+            nst = nx.stats
+            if nst.volume:
+                self._last_next = nst.value / nst.volume
+            elif nx.book.last_price is not None:
+                self._last_next = nx.contract.to_price(nx.book.last_price)
+            o["next_futures"] = self._last_next
+            o["next_settlement"] = nx.settle_price
+            o["calendar_spread"] = fut - self._last_next
         return o
 
     # -- running -------------------------------------------------------------------------------

@@ -98,6 +98,27 @@ SUMMARY: dict[str, Column] = {
     "final_settlement_source": ("label", "how it was set: vwap, last, locked, previous"),
     "settlement_deadline_day": ("price", "settlement price of the deadline's session"),
     "min_price_deadline_day": ("price", "lowest trade price of the deadline's session"),
+    "next_settlement_deadline_day": (
+        "price",
+        "the next listed month's settlement on the deadline's session ([next_month] only)",
+    ),
+    "calendar_spread_deadline_day": (
+        "price",
+        "front − next month settlement on the deadline's session (CLK20–CLM20, 20 April "
+        "2020: −58.06) ([next_month] only)",
+    ),
+    "next_settlement_final": ("price", "the next month's settlement on the front's last day"),
+    "next_open_interest_final": ("lots", "the next month's open interest when the run ends"),
+    "next_ledger_residual": (
+        "money",
+        "the next month's ledger residual at its last settlement (positions still open)",
+    ),
+    "storage_hedge_lots_at_deadline": (
+        "lots",
+        "lots the front's long commercial had sold forward in the next month at the deadline "
+        "session's end (its storage hedge)",
+    ),
+    "fund_rolled_lots": ("lots", "lots the rolling fund holds in the next month at the end"),
     "spot_at_expiry": ("price", "spot at expiry"),
     "locked_sessions": (
         "count",
@@ -231,6 +252,13 @@ TIMESERIES: dict[str, Column] = {
     "n_liquidations": ("count", "cumulative liquidations started"),
     "bad_debt": ("money", "cumulative bad debt absorbed"),
     "insurance_fund": ("money", "insurance fund balance"),
+    "next_futures": (
+        "price",
+        "the next listed month's VWAP of the step, else its last trade, carried forward "
+        "([next_month] only)",
+    ),
+    "next_settlement": ("price", "the next month's last settlement ([next_month] only)"),
+    "calendar_spread": ("price", "futures − next_futures: front minus next ([next_month] only)"),
     "run_id": ("label", "the run (sweep tables only)"),
 }
 TIMESERIES_PATTERNS: list[tuple[str, Column]] = [

@@ -26,7 +26,16 @@ def test_scenarios_lists_each_with_a_line():
     lines = res.stdout.strip().splitlines()
     names = [ln.split()[0] for ln in lines]
     assert names == sorted(
-        ["cascade", "china_rebar", "default", "one_sided", "seed_example", "small", "wti_2020"]
+        [
+            "cascade",
+            "china_rebar",
+            "default",
+            "one_sided",
+            "seed_example",
+            "small",
+            "wti_2020",
+            "wti_2020_spread",
+        ]
     )
 
 

@@ -61,8 +61,20 @@ class Commercial(DeliveryTrader):
         self.activity = activity
         self.trade_lots = trade_lots
 
+    def on_margin_call(self, amount: float) -> None:
+        """A storer selling forward against the next month (``storage``) meets its calls: its
+        futures are the hedge of barrels it holds. Without it, the broker liquidates (the
+        stored results' rule)."""
+        if self.storage is not None and amount > 0:
+            self.exchange.deposit(self.account, amount)
+
     def business(self) -> None:
-        """With probability ``activity``, one hedging trade (called once the book is quoted)."""
+        """With probability ``activity``, one hedging trade (called once the book is quoted).
+        A storer selling forward against the next month (``storage``) has none in the front:
+        its bids sit at the top of the book, so a market sale of its own would meet them and
+        self-trade prevention would cancel its ladder."""
+        if self.storage is not None:
+            return
         rng = self.model.stream("commercials")
         if self.activity > 0 and rng.random() < self.activity:
             u_side, u_size = rng.random(2).tolist()
