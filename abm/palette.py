@@ -78,6 +78,7 @@ CHANNEL_LABELS: dict[str, str] = {
 SERIES_COLORS: dict[str, str] = {
     "spot": BLUE,
     "futures": ORANGE,
+    "next_month": BROWN,
     "basis": GREEN,
     "settlement": DARK_GREY,
     "record": "#000000",  # a recorded (real) price: black

@@ -146,31 +146,35 @@ def f6(r):
 
 
 def f7(r):
-    d = seed_sweep(r, "wti_seeds")
-    w = run(r, "wti_2020")
+    d = seed_sweep(r, "wti_spread_seeds")
+    w = run(r, "wti_2020_spread")
     if d is None:
         st = w.days["settlement"].to_numpy()
         return (
-            "A crowd that must exit into a nearly full Cushing collapses the price without "
+            "A crowd that must exit into a nearly full Cushing collapses May's price without "
             f"any harvest price in the config (one seed): settlements {st[-3]:.2f} → "
             f"{st[-2]:.2f}, expiry {st[-1]:.2f} $/bbl (CLK20: 18.27 → −37.63, expiry +10.01)."
         )
-    wide = seed_settlements(
-        seed_sweep(r, "wti_seeds", timeseries=True), w.config.calendar.trading_days - 1
-    )
-    fall = 100 * (wide[-2] - wide[-1]) / (CLK20["day_minus_2"] - CLK20["day_minus_1"])
+    ts = seed_sweep(r, "wti_spread_seeds", timeseries=True)
+    last = w.config.calendar.trading_days - 1
+    may = seed_settlements(ts, last)
+    june = seed_settlements(ts, last, column="next_settlement")
+    fall = 100 * (may[-2] - may[-1]) / (CLK20["day_minus_2"] - CLK20["day_minus_1"])
     return (
-        "A crowd that must exit into a nearly full Cushing collapses the price without any "
-        f"harvest price in the config ($/bbl): day −2 {_ci(wide[-2])}, the deadline "
-        f"{_ci(d['settlement_deadline_day'])} with a low of "
-        f"{_ci(d['min_price_deadline_day'])}, expiry {_ci(d['final_settlement'])} (CLK20: "
-        "18.27, −37.63, low −40.32, +10.01). The fall's sign and the recovery are "
-        f"reproduced; its depth is {_ci(fall, fmt='.0f')} % of the recorded one. The low "
+        "A crowd that must exit into a nearly full Cushing, with June listed and storage "
+        "linking the months, collapses May without any harvest price in the config "
+        f"($/bbl; κ fitted to May's deadline settlement alone, F14): day −2 {_ci(may[-2])}, "
+        f"the deadline {_ci(d['settlement_deadline_day'])} (fitted), expiry "
+        f"{_ci(d['final_settlement'])} (CLK20: 18.27, −37.63, +10.01); June {_ci(june[-2])} "
+        f"→ {_ci(d['next_settlement_deadline_day'])} (CLM20: 25.03 → 20.43), so the "
+        f"May–June spread at the deadline is {_ci(d['calendar_spread_deadline_day'])} "
+        f"(−58.06). May's fall is {_ci(fall, fmt='.0f')} % of the recorded one. The low "
         "sits "
         f"{_ci(d['settlement_deadline_day'] - d['min_price_deadline_day'], fmt='.2f')} "
-        "below the settlement (CLK20: 2.69; the harvest clears at one auction price), and "
-        f"expiry lands {_ci(d['basis_at_expiry'], fmt='.2f')} from spot (no general oil "
-        "fall in the scenario)."
+        "below the settlement (CLK20: 2.69; the forced closes clear in one auction at the "
+        "settlement, as Bank of China's product did), and expiry lands "
+        f"{_ci(d['basis_at_expiry'], fmt='.2f')} from spot (no general oil fall in the "
+        "scenario)."
     )
 
 
@@ -306,8 +310,9 @@ def f13(r):
 
 
 def f14(r):
-    best = pd.read_parquet(r / "wti_kappa" / "best.parquet").iloc[0]
-    fit = pd.read_parquet(r / "wti_kappa" / "fit.parquet").set_index("statistic")
+    name = "wti_spread_kappa"
+    best = pd.read_parquet(r / name / "best.parquet").iloc[0]
+    fit = pd.read_parquet(r / name / "fit.parquet").set_index("statistic")
     n = int(fit["seeds"].iloc[0])
 
     def row(stat: str, what: str) -> str:
@@ -318,20 +323,22 @@ def f14(r):
             f"{f['simulated_mean'] + half:.3g}] against {f['observed']:.3g}"
         )
 
-    low = json.loads((r / "wti_kappa" / "manifest.json").read_text())["spec"]["parameters"][0]
+    low = json.loads((r / name / "manifest.json").read_text())["spec"]["parameters"][0]
     reach = (
         f"from the search's lower bound {low['low']:.2g}"
         if best["profile_low"] <= low["low"] * 1.01
         else f"from {best['profile_low']:.2g}"
     )
     return (
-        f"Fitted to the deadline settlement alone, κ = {best['estimate']:.3g} $/bbl per lot; "
-        f"its profile's 95 % interval runs {reach} to {best['profile_high']:.2g}: one "
-        f"settlement, with this much spread from seed to seed, bounds κ above but hardly "
-        f"below. At the fit (n = {n}): "
+        f"Fitted to May's deadline settlement alone, with June listed and storage linking "
+        f"the months, κ = {best['estimate']:.3g} $/bbl per lot (profile 95 % interval "
+        f"{reach} to {best['profile_high']:.2g}). At the fit (n = {n}): "
         f"{row('settlement_deadline_day', 'settlement')}; held out, "
-        f"{row('min_price_deadline_day', 'intraday low')} (the forced closes clear in one "
-        f"auction, so the low is the settlement), "
-        f"{row('retail_loss_negative_share', 'share of the loss as negative balances')}, "
-        f"and a miss: {row('final_settlement', 'expiry price')} (no general fall of oil)."
+        f"{row('calendar_spread_deadline_day', 'the May–June spread')}, "
+        f"{row('min_price_deadline_day', 'the intraday low')} (one auction: the low is the "
+        f"settlement), "
+        f"{row('retail_loss_negative_share', 'the share of the loss as negative balances')}; "
+        f"misses: {row('next_settlement_deadline_day', 'June')} (June falls only by the "
+        f"storers' forward sales) and {row('final_settlement', 'the expiry price')} (no "
+        f"general fall of oil)."
     )

@@ -38,13 +38,21 @@ def per_day_over_seeds(ts: pd.DataFrame) -> dict[str, pd.DataFrame]:
 #: CLK20 ($/bbl), MODEL.md: settlements on 17 April (day −2) and 20 April (day −1, the deadline),
 #: the intraday low of 20 April, and the settlement at expiry on 21 April
 CLK20 = {"day_minus_2": 18.27, "day_minus_1": -37.63, "low": -40.32, "expiry": 10.01}
+#: CLM20, the June contract ($/bbl), CME settlements: 17 April 2020 (MODEL.md, the scenario's
+#: storage rent), 20 April (MODEL.md), 21 April (down 8.86 that day, as reported)
+CLM20 = {"day_minus_2": 25.03, "day_minus_1": 20.43, "expiry": 11.57}
+#: the deadline session's close on the clock (CME's settlement window ends 14:30 ET): the
+#: model's 2-step window is 14:28-14:30, so a step of the wti scenarios is one minute
+SESSION_CLOSE_MINUTES = 14 * 60 + 30
 
 
-def seed_settlements(ts: pd.DataFrame, last_day: int, back: int = 2) -> pd.DataFrame:
+def seed_settlements(
+    ts: pd.DataFrame, last_day: int, back: int = 2, column: str = "settlement"
+) -> pd.DataFrame:
     """Each run's settlements of the last ``back + 1`` days (columns ``-back`` … ``0``, 0 the
     last trading day), from a sweep's stored timeseries: a day's settlement is the value its
-    last step carries."""
-    day_end = ts.sort_values("step").groupby(["run_id", "day"])["settlement"].last()
+    last step carries (``column``: ``next_settlement`` for the next listed month)."""
+    day_end = ts.sort_values("step").groupby(["run_id", "day"])[column].last()
     wide = day_end.unstack("day")
     cols = {last_day - k: -k for k in range(back, -1, -1)}
     return wide[list(cols)].rename(columns=cols)

@@ -129,16 +129,19 @@ def figure_specs() -> list[FigureSpec]:
         ),
         FigureSpec(
             "F7_wti_2020",
-            "WTI-2020: simulated settlements and deadline-day low beside CLK20's (18.27 → "
-            "−37.63, low −40.32 → +10.01 $/bbl at expiry), with no harvest price in the "
-            "scenario: mean and 95 % interval over n = 10 seeds (wti_seeds), each seed faint; "
-            "right: the deadline day's last quarter, one run (seed 2020) bold and each seed's "
-            "futures faint.",
-            "runs/wti_2020, wti_seeds",
+            "WTI-2020 with the June contract listed (wti_2020_spread): simulated settlements "
+            "of May and June and May's deadline-day low beside CLK20's and CLM20's (May 18.27 "
+            "→ −37.63, low −40.32 → +10.01; June 25.03 → 20.43 → 11.57 $/bbl), with no "
+            "harvest price in the scenario and κ fitted to May's deadline settlement alone "
+            "(F14): mean and 95 % interval over n = 10 seeds (wti_spread_seeds), each seed "
+            "faint. Right: the deadline session's last half hour on the clock (a step is a "
+            "minute: the 2-step settlement window is 14:28–14:30 ET), both months, one run "
+            "(seed 2020) bold and each seed faint.",
+            "runs/wti_2020_spread, wti_spread_seeds",
             lambda r: f7_wti_replication(
-                run(r, "wti_2020"),
-                seed_sweep(r, "wti_seeds"),
-                seed_sweep(r, "wti_seeds", timeseries=True),
+                run(r, "wti_2020_spread"),
+                seed_sweep(r, "wti_spread_seeds"),
+                seed_sweep(r, "wti_spread_seeds", timeseries=True),
             ),
             claims.f7,
         ),
@@ -219,15 +222,17 @@ def figure_specs() -> list[FigureSpec]:
         ),
         FigureSpec(
             "F14_wti_calibration",
-            "The storage-cost slope κ of wti_2020 (the one number no source pins down) fitted "
-            "to one fact of the record, CLK20's settlement of −37.63 on 20 April 2020, by "
-            "`abm calibrate wti_kappa` (optuna TPE, 24 evaluations of 5 seeds each, the same "
-            "seeds for every κ; diagonal synthetic likelihood). Top: each evaluation's distance "
-            "above the best against κ, its profile and the 95 % interval from the fitted "
-            "curvature. Bottom: every target at the fit on n = 10 fresh seeds, in standard "
-            "deviations of the simulated statistic; orange: held out (never fitted).",
-            "wti_kappa",
-            lambda r: calibration_figure(r / "wti_kappa"),
+            "The storage-cost slope κ of wti_2020_spread (the one number no source pins down; "
+            "May and June listed, storage linking them) fitted to one fact of the record, "
+            "CLK20's settlement of −37.63 on 20 April 2020, by `abm calibrate "
+            "wti_spread_kappa` (optuna TPE, 24 evaluations of 5 seeds each, the same seeds for "
+            "every κ; diagonal synthetic likelihood). Top: each evaluation's distance above "
+            "the best against κ, its profile and the 95 % interval from the fitted curvature. "
+            "Bottom: every target at the fit on n = 10 fresh seeds, in standard deviations of "
+            "the simulated statistic; orange: held out (never fitted): June's settlement, the "
+            "May–June spread, the low, the expiry price and the negative-balance share.",
+            "wti_spread_kappa",
+            lambda r: calibration_figure(r / "wti_spread_kappa"),
             claims.f14,
         ),
     ]

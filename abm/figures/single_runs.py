@@ -11,6 +11,8 @@ from scipy import stats
 
 from abm.figures.data import (
     CLK20,
+    CLM20,
+    SESSION_CLOSE_MINUTES,
     acf_over_seeds,
     per_day_over_seeds,
     price_changes,
@@ -32,6 +34,7 @@ from abm.results import RunResult
 
 SPOT, FUT, BASIS = SERIES_COLORS["spot"], SERIES_COLORS["futures"], SERIES_COLORS["basis"]
 RECORD = SERIES_COLORS["record"]
+NEXT = SERIES_COLORS["next_month"]
 #: steps the cascade figure averages the mid-quote over
 SMOOTH_STEPS = 10
 RET, ABS_RET = SERIES_COLORS["spot"], SERIES_COLORS["futures"]
@@ -274,58 +277,66 @@ def f6_liquidation_cascade(run: RunResult, seeds_ts: pd.DataFrame | None = None)
     return fig
 
 
+def _ci_half(values: np.ndarray) -> float:
+    """Half-width of the 95 % interval of a mean (t, n − 1 degrees of freedom)."""
+    n = values.size
+    return float(stats.t.ppf(0.975, max(n - 1, 1)) * values.std(ddof=1) / np.sqrt(n))
+
+
 def f7_wti_replication(
     run: RunResult, seeds: pd.DataFrame | None = None, seeds_ts: pd.DataFrame | None = None
 ) -> plt.Figure:
-    """The WTI-2020 scenario's last days beside the recorded CLK20 prices: the settlements and
-    the deadline-day low over seeds (``seeds``: a sweep's runs, ``seeds_ts``: its timeseries;
-    mean and 95 % interval, every seed faint), and one run's deadline day."""
+    """The WTI-2020 scenario's last days beside the record: May's (CLK20) and, when the run
+    lists the next month, June's (CLM20) settlements and May's deadline-day low over seeds
+    (``seeds``: a sweep's runs, ``seeds_ts``: its timeseries; mean and 95 % interval, every
+    seed faint); right, the deadline session's last half hour on the clock (a step is a minute:
+    the 2-step settlement window is 14:28–14:30 ET), both months, one run bold."""
     last = run.config.calendar.trading_days - 1
-    x = [-2, -1, 0]
-    rec = [CLK20["day_minus_2"], CLK20["day_minus_1"], CLK20["expiry"]]
+    two = "next_futures" in run.timeseries
+    x = np.array([-2, -1, 0])
     fig, axes = plt.subplots(
-        1, 2, figsize=(FULL_WIDTH, 3.0), gridspec_kw={"width_ratios": [1, 1.4]}
+        1, 2, figsize=(FULL_WIDTH, 3.2), gridspec_kw={"width_ratios": [1, 1.4]}
     )
     ax = axes[0]
-    ax.plot(x, rec, "o-", color=RECORD, label="CLK20 recorded settlement")
-    ax.plot([-1], [CLK20["low"]], "v", color=RECORD, label="CLK20 intraday low")
-    if seeds is not None and seeds_ts is not None and len(seeds):
-        wide = seed_settlements(seeds_ts, last)
-        for _, row in wide.iterrows():
-            ax.plot(x, row.to_numpy(), "-", color=FUT, lw=0.4, alpha=0.35)
-        m = pd.DataFrame(
-            {
-                "mean": wide.mean(),
-                "half": stats.t.ppf(0.975, max(len(wide) - 1, 1))
-                * wide.std(ddof=1)
-                / np.sqrt(len(wide)),
-            }
+    months = [("settlement", CLK20, FUT, "May (CLK20)")]
+    if two:
+        months.append(("next_settlement", CLM20, NEXT, "June (CLM20)"))
+    for k, (col, rec, color, label) in enumerate(months):
+        dx = 0.06 * k
+        ax.plot(
+            x + dx,
+            [rec["day_minus_2"], rec["day_minus_1"], rec["expiry"]],
+            "o-",
+            color=RECORD,
+            ms=3.5,
+            mfc=RECORD if k == 0 else "white",
+            label=f"{label} recorded",
         )
-        ci_line(ax, m, FUT, f"simulated settlement (n = {len(wide)} seeds)", "s", x=x)
+        if seeds is not None and seeds_ts is not None and len(seeds):
+            wide = seed_settlements(seeds_ts, last, column=col)
+            for _, row in wide.iterrows():
+                ax.plot(x + dx, row.to_numpy(), "-", color=color, lw=0.4, alpha=0.35)
+            m = pd.DataFrame(
+                {"mean": wide.mean(), "half": [_ci_half(wide[c].to_numpy()) for c in wide]}
+            )
+            ci_line(ax, m, color, f"{label} simulated (n = {len(wide)})", "s", x=x + dx)
+        else:
+            days = run.timeseries.groupby("day")[col].last()
+            sim = [days.get(last - 2), days.get(last - 1), days.get(last)]
+            ax.plot(x + dx, sim, "s--", color=color, label=f"{label} simulated (one run)")
+    ax.plot([-1], [CLK20["low"]], "v", color=RECORD, label="May intraday low, recorded")
+    if seeds is not None and len(seeds):
         low = seeds["min_price_deadline_day"].to_numpy(float)
-        half = stats.t.ppf(0.975, max(low.size - 1, 1)) * low.std(ddof=1) / np.sqrt(low.size)
         ax.errorbar(
             [-0.85],
             [low.mean()],
-            yerr=[half],
+            yerr=[_ci_half(low)],
             fmt="v",
             mfc="none",
             color=FUT,
             capsize=2,
             ms=4,
-            label="simulated deadline-day low",
-        )
-    else:
-        days = run.days.set_index("day")["settlement"]
-        sim = [days.get(last - 2), days.get(last - 1), days.get(last)]
-        ax.plot(x, sim, "s--", color=FUT, label="simulated settlement (one run)")
-        ax.plot(
-            [-1],
-            [run.summary["min_price_deadline_day"]],
-            "v",
-            mfc="none",
-            color=FUT,
-            label="simulated low",
+            label="May low, simulated",
         )
     ax.axhline(0, color="0.6", lw=0.6)
     ax.set_xticks(x, ["day −2\n(17 Apr)", "day −1, deadline\n(20 Apr)", "expiry\n(21 Apr)"])
@@ -337,30 +348,52 @@ def f7_wti_replication(
     spd = cal.steps_per_day
     day = last - 1
     window = slice(day * spd, (day + 1) * spd - 1)
+
+    def clock(steps: np.ndarray) -> np.ndarray:
+        """Minutes after midnight, ET, of each step's end: the session closes at 14:30."""
+        return SESSION_CLOSE_MINUTES - (spd - 1 - (steps - day * spd))
+
+    series = [("futures", FUT, "May")] + ([("next_futures", NEXT, "June")] if two else [])
     if seeds_ts is not None and len(seeds_ts):
         for i, (_, one) in enumerate(seeds_ts.groupby("run_id")):
             one = one.set_index("step").loc[window]
-            ax.plot(
-                (one.index.to_numpy() - day * spd) / spd,
-                one["futures"],
-                color=FUT,
-                lw=0.4,
-                alpha=0.35,
-                label="futures, each seed" if i == 0 else None,
-            )
+            for col, color, label in series:
+                if col in one:
+                    ax.plot(
+                        clock(one.index.to_numpy()),
+                        one[col],
+                        color=color,
+                        lw=0.4,
+                        alpha=0.35,
+                        label=f"{label}, each seed" if i == 0 else None,
+                    )
     ts = run.timeseries.loc[window]
-    frac = (ts.index.to_numpy() - day * spd) / spd
-    ax.plot(frac, ts["spot"], color=SPOT, lw=1.2, label="spot")
-    ax.plot(frac, ts["futures"], color=FUT, lw=1.0, label=f"futures (seed {run.config.seed})")
-    ax.set_xlim(0.75, 1.0)
-    w0 = 1 - (cal.settlement_window_steps or spd) / spd
-    ax.axvspan(w0, 1.0, color="0.8", alpha=0.5, lw=0, label="settlement window")
-    ax.axvline(cal.forced_close_step / spd, **DEADLINE_STYLE, label="forced close")
+    t = clock(ts.index.to_numpy())
+    for col, color, label in series:
+        ax.plot(t, ts[col], color=color, lw=1.2, label=f"{label} (seed {run.config.seed})")
+    ax.plot(t, ts["spot"], color=SPOT, lw=1.0, label="spot")
+    w = cal.settlement_window_steps or spd
+    ax.axvspan(
+        SESSION_CLOSE_MINUTES - w,
+        SESSION_CLOSE_MINUTES,
+        color="0.8",
+        alpha=0.5,
+        lw=0,
+        label="settlement window",
+    )
+    ax.axvline(
+        clock(np.array(day * spd + cal.forced_close_step)) - 1,
+        **DEADLINE_STYLE,
+        label="forced close",
+    )
     ax.axhline(0, color="0.6", lw=0.6)
-    ax.set_xlabel("fraction of the deadline day (last quarter)")
+    ticks = np.arange(SESSION_CLOSE_MINUTES - 30, SESSION_CLOSE_MINUTES + 1, 10)
+    ax.set_xticks(ticks, [f"{m // 60}:{m % 60:02d}" for m in ticks])
+    ax.set_xlim(SESSION_CLOSE_MINUTES - 30, SESSION_CLOSE_MINUTES)
+    ax.set_xlabel("20 April 2020, ET (a step is a minute)")
     ax.set_ylabel("price ($/bbl)")
-    ax.set_title("Simulated deadline day")
-    ax.legend(loc="center left")
+    ax.set_title("Simulated deadline session, last half hour")
+    ax.legend(loc="center left", fontsize=6)
     fig.tight_layout()
     return fig
 

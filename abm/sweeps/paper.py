@@ -28,12 +28,13 @@ from abm.sweeps.sensitivity import analyse
 from abm.sweeps.spec import load_spec
 
 PAPER_DIR = Path("results") / "paper"
-SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020", "cascade")
+SCENARIOS = ("default", "one_sided", "china_rebar", "wti_2020", "wti_2020_spread", "cascade")
 SWEEPS = (
     # replicates of the single-run figures (F1/F5, F6, F7): intervals and n for their claims
     "crowd_seeds",
     "cascade_seeds",
     "wti_seeds",
+    "wti_spread_seeds",
     "imbalance_x_margin",
     "forced_close_lead",
     "arbitrage_capacity",
@@ -44,9 +45,10 @@ SWEEPS = (
     "ndnp_design",
     "sobol_main",
 )
-#: calibrations stored with the paper: F14 draws wti_kappa; default_attention (the ordinary
-#: market by simulated moments) keeps its own figure, calibration.png, in its folder
-CALIBRATIONS = ("wti_kappa", "default_attention")
+#: calibrations stored with the paper: F14 draws wti_spread_kappa (κ of the two-month WTI
+#: scenario); wti_kappa (the one-month scenario) and default_attention (the ordinary market by
+#: simulated moments) keep their own figures, calibration.png, in their folders
+CALIBRATIONS = ("wti_kappa", "wti_spread_kappa", "default_attention")
 
 
 def reproduce(
