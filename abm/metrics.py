@@ -224,6 +224,7 @@ def summarize(model: MarketModel):
         if deadline_day is not None
         else float("nan"),
         "min_price_deadline_day": float(dts.min()) if len(dts) else float("nan"),
+        "late_fall_share_deadline_day": _late_share(ex, ts),
         "locked_sessions": sum(d.source == "locked" for d in ex.days),
         "harvest_end_step": int(model.harvest_end_step),
         "spot_at_expiry": float(spot[model.n_steps]),
@@ -338,6 +339,27 @@ def next_month_summary(model: MarketModel) -> dict[str, Any]:
     }
 
 
+#: the late part of a session, as a share of its steps (wti scenarios: a step is a minute, so
+#: the last 20 steps are the 20 minutes before the 14:30 close)
+LATE_SHARE_OF_SESSION = 0.2
+
+
+def _late_share(ex, ts: pd.DataFrame) -> float:
+    """The share of the deadline session's move (previous settlement → its settlement, price
+    units) that came in the session's last ``LATE_SHARE_OF_SESSION`` of steps: (price before
+    them − settlement) / (previous settlement − settlement), the price being the last trade
+    carried forward. NaN when the settlement did not move."""
+    cal = ex.calendar
+    dday = cal.deadline_day
+    prev = next((d.settlement for d in ex.days if d.day == dday - 1), None)
+    here = next((d.settlement for d in ex.days if d.day == dday), None)
+    if prev is None or here is None or prev == here:
+        return float("nan")
+    spd = cal.steps_per_day
+    before = dday * spd + spd - math.ceil(LATE_SHARE_OF_SESSION * spd) - 1
+    return float((ts["futures"].iloc[before] - here) / (prev - here))
+
+
 #: the fallback of `explain_nan` for a NaN with no known reason (the fuzz tests fail on it)
 UNEXPLAINED = "not defined for this run, and no reason is known: please report it"
 
@@ -375,6 +397,11 @@ def _nan_reason(key: str, s: dict[str, Any]) -> str:
         return "the deadline day had no session (it falls after the last trading day)"
     if key == "min_price_deadline_day":
         return "no trade on the deadline day"
+    if key == "late_fall_share_deadline_day":
+        return (
+            "the deadline session settled where the previous one did, or had no session: no "
+            "move to share"
+        )
     if key == "max_abs_basis_final_window":
         return "no trade between the harvest start and its end"
     if key == "max_cascade_price_move":

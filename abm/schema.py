@@ -98,6 +98,12 @@ SUMMARY: dict[str, Column] = {
     "final_settlement_source": ("label", "how it was set: vwap, last, locked, previous"),
     "settlement_deadline_day": ("price", "settlement price of the deadline's session"),
     "min_price_deadline_day": ("price", "lowest trade price of the deadline's session"),
+    "late_fall_share_deadline_day": (
+        "fraction",
+        "share of the deadline session's move (previous settlement → its settlement) that came "
+        "in its last 20 % of steps (wti scenarios: the last 20 minutes; CLK20 on 20 April "
+        "2020: about 0.7)",
+    ),
     "next_settlement_deadline_day": (
         "price",
         "the next listed month's settlement on the deadline's session ([next_month] only)",

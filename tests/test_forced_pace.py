@@ -61,3 +61,24 @@ def test_the_desk_sends_even_slices_and_is_done_at_the_window_end():
     day = ts["futures"].to_numpy()[cal.deadline_day * cal.steps_per_day :][: cal.steps_per_day]
     assert run.summary["min_price_deadline_day"] == pytest.approx(np.nanmin(day))
     assert run.summary["min_price_deadline_day"] <= run.summary["settlement_deadline_day"]
+
+
+def test_late_share_of_the_deadline_session_by_hand():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from abm.metrics import _late_share
+
+    # 3 days of 10 steps, the deadline on day 1; the last 20 % of its steps are 18 and 19
+    cal = SimpleNamespace(deadline_day=1, steps_per_day=10)
+    day = SimpleNamespace
+    ex = SimpleNamespace(
+        calendar=cal, days=[day(day=0, settlement=10.0), day(day=1, settlement=0.0)]
+    )
+    futures = [10.0] * 10 + [10, 9, 8, 7, 6, 5, 5, 4, 2, 0] + [1.0] * 10
+    ts = pd.DataFrame({"futures": futures})
+    # before the late part (step 17) the price was 4: 4 of the fall of 10 came late
+    assert _late_share(ex, ts) == pytest.approx(0.4)
+    ex.days[1].settlement = 10.0  # no move: nothing to share
+    assert math.isnan(_late_share(ex, ts))

@@ -191,3 +191,40 @@ def test_one_month_runs_have_no_next_month():
     run = MarketModel(load("wti_2020", {"retail.n_traders": 100, "calendar.trading_days": 6})).run()
     assert "calendar_spread_deadline_day" not in run.summary
     assert "next_futures" not in run.timeseries
+
+
+def test_the_storer_quotes_its_next_lot_at_its_marginal_cost():
+    """Once its cheap room is used, its first level sits one tick inside the next lot's
+    marginal cost below its value (not at the flat cost), and it meets its margin calls."""
+    model = MarketModel(small(fund=False), rng=5)
+    c = model.commercials[0]
+    d = model.exchange.calendar.deadline_step
+    while model.step_index <= d + 1:
+        model.step()
+    held = c.account.net
+    assert held > c.curve.soft_limit  # the harvest pushed it beyond its cheap room
+    tick = model.exchange.contract.tick_size
+    cost = c.curve.cost + c.curve.slope * (held + 1 - c.curve.soft_limit)
+    want = math.ceil((c.fair - cost) / tick - 1e-9) - 1
+    assert c._first_tick(1) == want
+    assert want < math.ceil((c.fair - c.curve.cost) / tick - 1e-9) - 1
+    assert c.account.n_liquidations == 0 and c.storage.account.n_liquidations == 0
+
+
+@pytest.mark.slow
+def test_the_storer_meets_its_calls_where_an_unhedged_commercial_is_liquidated():
+    """20 April: May's settlement far below zero calls the long commercial. Storing against
+    June it pays (its futures hedge barrels it holds); with one month it is liquidated."""
+    deposits, liquidated = {}, {}
+    for name in ("wti_2020_spread", "wti_2020"):
+        model = MarketModel(load(name), rng=1)
+        c = model.commercials[0]
+        start = c.account.deposits
+        end_of_deadline_day = (model.exchange.calendar.deadline_day + 1) * 100
+        while model.step_index < end_of_deadline_day + 5:
+            model.step()
+        assert model.exchange.days[-1].settlement < 0  # the deadline session
+        deposits[name] = c.account.deposits - start
+        liquidated[name] = c.account.n_liquidations
+    assert deposits["wti_2020_spread"] > 0 and liquidated["wti_2020_spread"] == 0
+    assert deposits["wti_2020"] == 0 and liquidated["wti_2020"] == 1

@@ -339,6 +339,8 @@ def f14(r):
         f"settlement), "
         f"{row('retail_loss_negative_share', 'the share of the loss as negative balances')}; "
         f"misses: {row('next_settlement_deadline_day', 'June')} (June falls only by the "
-        f"storers' forward sales) and {row('final_settlement', 'the expiry price')} (no "
-        f"general fall of oil)."
+        f"storers' forward sales), "
+        f"{row('late_fall_share_deadline_day', 'the share of the fall in the last 20 minutes')} "
+        f"(all of it is one auction print) and {row('final_settlement', 'the expiry price')} "
+        f"(no general fall of oil)."
     )
