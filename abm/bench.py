@@ -110,7 +110,7 @@ wall = time.perf_counter() - t0
 s = r.summary
 print(json.dumps({{"wall_seconds": wall, "run_seconds": s["wall_seconds"],
                   "ledger_residual": s["ledger_residual"], "volume": s["volume_total"],
-                  "peak_rss_mb": _peak_mb()}}))
+                  "activations": m.crowd.activations, "peak_rss_mb": _peak_mb()}}))
 """
 
 _BASELINE = """
@@ -142,6 +142,9 @@ def bench_scenario(
         "imports_rss_mb": base,
         "model_rss_mb": peak - base,
         "ledger_residual": runs[0]["ledger_residual"],
+        # the crowd's clock firings (the same in every repeat: one seed) per wall second
+        "activations": runs[0]["activations"],
+        "activations_per_second": runs[0]["activations"] / med,
         "repeat": repeat,
     }
 
@@ -199,7 +202,12 @@ def bench_scaling(
 
     return {
         "retail_traders": [
-            {"n": n, "wall_seconds": r["wall_seconds_median"], "peak_rss_mb": r["peak_rss_mb"]}
+            {
+                "n": n,
+                "wall_seconds": r["wall_seconds_median"],
+                "peak_rss_mb": r["peak_rss_mb"],
+                "activations_per_second": r["activations_per_second"],
+            }
             for n, r in zip(sizes, by_n, strict=True)
         ],
         "slope_traders": loglog_slope(sizes, [r["wall_seconds_median"] for r in by_n]),
@@ -211,8 +219,11 @@ def bench_scaling(
     }
 
 
-def bench_sweep(workers: int = 2, runs: int = 16) -> dict[str, Any]:
-    """Runs per minute of default-scenario runs on a LocalCluster of ``workers``."""
+def bench_sweep(workers: int = 2, runs: int = 16, pairs: int = 1) -> dict[str, Any]:
+    """Runs per minute of ``runs`` default-scenario runs on a LocalCluster of ``workers``
+    (start-up and the merged file included), and the same sweep serially in this process, in
+    ``pairs`` alternating pairs (serial first); the speed-up is the median of the pairs'
+    serial / parallel seconds, so a host's drift over the measurement cancels in each pair."""
     from abm.sweeps.runner import run_sweep
     from abm.sweeps.spec import SweepSpec
 
@@ -226,14 +237,26 @@ def bench_sweep(workers: int = 2, runs: int = 16) -> dict[str, Any]:
             "points": [{"retail_long_share": 0.5}],
         }
     )
-    with tempfile.TemporaryDirectory() as tmp:
-        rep = run_sweep(spec, tmp, workers=workers, progress=False)
+    serial, parallel, failed = [], [], 0
+    for _ in range(pairs):
+        for engine in ("serial", "parallel"):
+            with tempfile.TemporaryDirectory() as tmp:
+                rep = run_sweep(
+                    spec, tmp, workers=workers, serial=engine == "serial", progress=False
+                )
+            (serial if engine == "serial" else parallel).append(rep.seconds)
+            failed += len(rep.failed)
+    ratios = [a / b for a, b in zip(serial, parallel, strict=True)]
     return {
         "workers": workers,
         "runs": runs,
-        "seconds": rep.seconds,
-        "runs_per_minute": rep.runs_per_minute,
-        "failed": len(rep.failed),
+        "pairs": pairs,
+        "seconds": float(np.median(parallel)),
+        "serial_seconds": float(np.median(serial)),
+        "runs_per_minute": 60.0 * runs / float(np.median(parallel)),
+        "speedup_over_serial": float(np.median(ratios)),
+        "speedups": ratios,
+        "failed": failed,
     }
 
 
@@ -270,7 +293,7 @@ def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any
             (50, 100) if quick else (25, 50, 100, 200),
         )
     if "sweep" in want:
-        results["sweep"] = bench_sweep(2, 4 if quick else 16)
+        results["sweep"] = bench_sweep(2, 4 if quick else 16, 1 if quick else 3)
     return results
 
 

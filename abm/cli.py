@@ -842,20 +842,26 @@ def bench(
         d = res["default"]
         typer.echo(
             f"default scenario: {d['wall_seconds_median']:.2f} s, peak "
-            f"{d['peak_rss_mb']:.0f} MB ({d['model_rss_mb']:.0f} MB beyond imports)"
+            f"{d['peak_rss_mb']:.0f} MB ({d['model_rss_mb']:.0f} MB beyond imports), "
+            f"{d['activations_per_second']:,.0f} retail activations/s"
         )
     if "scaling" in res:
         sc = res["scaling"]
         for r in sc["retail_traders"]:
-            typer.echo(f"  {r['n']:>7,d} retail traders: {r['wall_seconds']:.1f} s")
+            typer.echo(
+                f"  {r['n']:>7,d} retail traders: {r['wall_seconds']:.1f} s, "
+                f"{r['activations_per_second']:,.0f} activations/s, {r['peak_rss_mb']:.0f} MB"
+            )
         typer.echo(
             f"  log-log slope vs traders {sc['slope_traders']:.2f}, vs steps/day "
             f"{sc['slope_steps']:.2f}"
         )
     if "sweep" in res:
+        sw = res["sweep"]
         typer.echo(
-            f"sweep: {res['sweep']['runs_per_minute']:.1f} runs/min on "
-            f"{res['sweep']['workers']} workers"
+            f"sweep: {sw['runs_per_minute']:.1f} runs/min on {sw['workers']} workers, "
+            f"{sw['speedup_over_serial']:.2f}× serial (median of {sw['pairs']} alternating pairs "
+            f"of {sw['runs']} runs)"
         )
 
 

@@ -42,6 +42,16 @@ def test_scenario_benchmark_runs_in_a_fresh_process_and_balances_the_ledger():
     )
     assert r["wall_seconds_median"] > 0
     assert abs(r["ledger_residual"]) < 1e-6
+    # the crowd's clock fires Binomial(n_traders, activity) times a step, every step: the
+    # small scenario's 200 traders at 3 % over 240 steps, within 5 binomial sds of the mean
+    from abm.scenarios import load
+
+    cfg = load("small", {"calendar.trading_days": 6, "calendar.forced_close_lead_days": 2})
+    n_steps = cfg.calendar.trading_days * cfg.calendar.steps_per_day
+    mean = n_steps * cfg.retail.n_traders * cfg.retail.activity
+    sd = (n_steps * cfg.retail.n_traders * cfg.retail.activity * (1 - cfg.retail.activity)) ** 0.5
+    assert abs(r["activations"] - mean) < 5 * sd
+    assert r["activations_per_second"] == pytest.approx(r["activations"] / r["wall_seconds_median"])
     # the peak includes the interpreter and imports measured alone
     assert r["peak_rss_mb"] > r["imports_rss_mb"] > 0
     assert r["model_rss_mb"] == pytest.approx(r["peak_rss_mb"] - r["imports_rss_mb"])

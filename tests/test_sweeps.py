@@ -194,6 +194,42 @@ def test_every_shipped_sweep_validates_at_both_sizes():
 # -- engines give identical results --------------------------------------------------------------
 
 
+def test_batch_size_keeps_four_tasks_per_worker_and_at_most_eight_jobs():
+    from abm.sweeps.runner import batch_size
+
+    assert batch_size(16, 2) == 2  # 16 // (4 × 2)
+    assert batch_size(100, 2) == 8  # 12 by the rule, capped at 8
+    assert batch_size(7, 2) == 1  # fewer than 4 jobs per worker: one job a task
+    assert batch_size(0, 2) == 1 and batch_size(40, 0) == 1
+    assert batch_size(960, 4, most=50) == 50
+
+
+@pytest.mark.xdist_group("heavy")
+def test_batched_tasks_yield_every_job_once_and_a_failed_task_fails_its_jobs_alone():
+    """Jobs go to the workers in batches of 3; every tag comes back exactly once with its own
+    result, and the one batch whose task raises yields the failure for each of its 3 jobs and
+    for no other job."""
+    import math
+
+    from abm.sweeps.runner import dask_client, dask_map
+
+    values = [float(i) for i in range(23)]
+    values[10] = -1.0  # math.sqrt raises on it: the batch of jobs 9, 10, 11 fails
+    jobs = [(i, (v,)) for i, v in enumerate(values)]
+    with dask_client(False, 2, None) as client:
+        got = list(dask_map(math.sqrt, jobs, client, failed=lambda err: repr(err), batch=3))
+    tags = [t for t, _ in got]
+    assert sorted(tags) == list(range(23))
+    by_tag = dict(got)
+    for i in range(23):
+        if i in (9, 10, 11):
+            assert "math domain error" in by_tag[i]
+        else:
+            assert by_tag[i] == i**0.5
+    with pytest.raises(ValueError, match="batch 0: allowed 1 or more"):
+        next(dask_map(math.sqrt, jobs, None, batch=0))
+
+
 @pytest.mark.xdist_group("heavy")
 def test_serial_local_cluster_and_external_cluster_agree(tmp_path):
     spec = load_spec(tiny_spec(tmp_path, keep="timeseries"))
@@ -352,12 +388,16 @@ points = [{{ "spot.kind" = "constant" }}, {{ "spot.kind" = "csv", "spot.csv_path
 
 
 def _is_worker(proc) -> bool:
-    """A live child that is not multiprocessing's resource tracker (processes may exit, or be
-    zombies, between listing and asking: those are not candidates)."""
+    """A live descendant that is not multiprocessing's resource tracker nor the fork server
+    the workers are forked from (its direct child, with the workers' command line; processes
+    may exit, or be zombies, between listing and asking: those are not candidates)."""
     import psutil
 
     try:
-        return proc.is_running() and "resource_tracker" not in " ".join(proc.cmdline())
+        cmd = " ".join(proc.cmdline())
+        if not proc.is_running() or "resource_tracker" in cmd:
+            return False
+        return not ("forkserver" in cmd and proc.ppid() == os.getpid())
     except psutil.Error:
         return False
 

@@ -52,6 +52,8 @@ class Crowd:
         #: usual, for the attention rule; and the activity in force this step (probability)
         self.fast_move = self.slow_move = 0.0
         self.activity = params.activity
+        #: firings of the traders' Poisson clocks over the run (each one a `RetailTrader.step`)
+        self.activations = 0
         self.traders: list[RetailTrader] = self._draw(model.stream("crowd"))
 
     def _draw(self, rng: np.random.Generator) -> list[RetailTrader]:
@@ -131,6 +133,7 @@ class Crowd:
         rng = model.rng
         self.activity = self._activity(step) if self.params.attention else self.params.activity
         k = rng.binomial(len(crowd), self.activity)
+        self.activations += k
         if k:
             who = rng.integers(0, len(crowd), k).tolist()
             draws = rng.random((k, 5)).tolist()

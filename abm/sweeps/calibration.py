@@ -57,7 +57,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from abm import __version__
 from abm.results import atomic_write_bytes, atomic_write_parquet
 from abm.scenarios import data_dir
-from abm.sweeps.runner import SweepStore, dask_client, dask_map, read_manifest
+from abm.sweeps.runner import (
+    SweepStore,
+    batch_size,
+    dask_client,
+    dask_map,
+    n_workers,
+    read_manifest,
+)
 
 #: χ²₁ at 95 %: the rise in D (−2 log L) that bounds a profile interval
 CHI2_95 = 3.841458820694124
@@ -615,7 +622,8 @@ def _evaluate(
     jobs = (((t["trial"], s), (base, t["params"], s, stats)) for t in todo for s in seeds)
     got: dict[int, dict[int, dict[str, Any]]] = {}
     by_trial = {t["trial"]: t for t in todo}
-    for (trial, s), res in dask_map(simulate, jobs, client):
+    batch = batch_size(len(todo) * len(seeds), n_workers(client))
+    for (trial, s), res in dask_map(simulate, jobs, client, batch=batch):
         got.setdefault(trial, {})[s] = res
         if len(got[trial]) == len(seeds):
             per_seed = got.pop(trial)

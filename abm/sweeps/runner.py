@@ -619,7 +619,7 @@ def _run_locked(
         bar = tqdm(total=n_todo, desc=spec.name, unit="run", dynamic_ncols=True)
     try:
         for run, result in _results(
-            todo, base, spec.keep, serial, workers, address, spec.counterfactual
+            todo, base, spec.keep, serial, workers, address, spec.counterfactual, n_todo
         ):
             if result.get("error"):
                 store.write_failure(run, result, base)
@@ -649,6 +649,7 @@ def _results(
     workers: int | None,
     address: str | None,
     counterfactual: str | None = None,
+    n_todo: int = 0,
 ) -> Iterator[tuple[Run, dict[str, Any]]]:
     todo = iter(todo)
     first = next(todo, None)
@@ -659,7 +660,8 @@ def _results(
         for run in itertools.chain([first], todo)
     )
     with dask_client(serial, workers, address) as client:
-        yield from dask_map(execute, jobs, client, failed=_lost_run)
+        batch = batch_size(n_todo, n_workers(client))
+        yield from dask_map(execute, jobs, client, failed=_lost_run, batch=batch)
 
 
 def _lost_run(err: BaseException) -> dict[str, Any]:
@@ -673,14 +675,33 @@ def _lost_run(err: BaseException) -> dict[str, Any]:
     }
 
 
+#: modules a LocalCluster's worker processes hold before their first task: they are forked from
+#: a server process that imported them once (``forkserver``), instead of each worker importing
+#: them after a fresh start (``spawn``, about 1.4 s of CPU per worker here)
+WORKER_PRELOAD = (
+    "distributed",
+    "numpy",
+    "pandas",
+    "pyarrow.parquet",
+    "abm.model",
+    "abm.sweeps.runner",
+)
+
+
 @contextlib.contextmanager
 def dask_client(serial: bool, workers: int | None, address: str | None) -> Iterator[Any]:
     """The sweeps' Dask engine: a client of the scheduler at ``address``, else of an embedded
     ``LocalCluster`` of ``workers`` processes (one per core by default), closed on exit; None
-    when ``serial`` (jobs run in this process)."""
+    when ``serial`` (jobs run in this process).
+
+    The LocalCluster's workers are forked from one server process that has imported the model
+    (``WORKER_PRELOAD``): a worker starts ready, and the imports are paid once rather than once
+    per worker. The server is single-threaded, so forking it is safe (forking this process,
+    whose Dask threads are running, would not be)."""
     if serial:
         yield None
         return
+    import dask
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -694,14 +715,21 @@ def dask_client(serial: bool, workers: int | None, address: str | None) -> Itera
                 "LocalCluster"
             ) from None
     else:
-        cluster = LocalCluster(
-            n_workers=workers or os.cpu_count(),
-            threads_per_worker=1,
-            processes=True,
-            # the scheduler serves HTTP even without a dashboard: a fixed port would collide
-            dashboard_address=":0",
-            silence_logs=logging.ERROR,
-        )
+        from distributed.utils import get_mp_context
+
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            # Dask sets its own preload on the (process-wide) context the first time it asks for
+            # it; asking first and then setting ours makes ours the list the server starts with
+            # (it starts with the first worker, below)
+            get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))
+            cluster = LocalCluster(
+                n_workers=workers or os.cpu_count(),
+                threads_per_worker=1,
+                processes=True,
+                # the scheduler serves HTTP even without a dashboard: a fixed port would collide
+                dashboard_address=":0",
+                silence_logs=logging.ERROR,
+            )
         client = Client(cluster)
     try:
         yield client
@@ -711,19 +739,45 @@ def dask_client(serial: bool, workers: int | None, address: str | None) -> Itera
             cluster.close()
 
 
+def n_workers(client: Any) -> int:
+    """Workers of ``client``'s cluster (1 for None, the serial engine)."""
+    if client is None:
+        return 1
+    return max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
+
+
+def run_batch(fn: Any, batch: list[tuple]) -> list[Any]:
+    """``fn(*args)`` for every ``args`` of ``batch``, in order, on one worker: one task carries
+    several jobs, so the scheduler and the transfer are paid once per batch, not per job."""
+    return [fn(*args) for args in batch]
+
+
+def batch_size(n_jobs: int, n_workers: int, most: int = 8) -> int:
+    """Jobs per task for ``n_jobs`` on ``n_workers``: as many as keeps at least 4 tasks per
+    worker (so a slow task cannot leave a worker idle for long at the end), at most ``most``,
+    at least 1."""
+    if n_jobs <= 0 or n_workers <= 0:
+        return 1
+    return max(1, min(most, n_jobs // (4 * n_workers)))
+
+
 def dask_map(
     fn: Any,
     jobs: Iterable[tuple[Any, tuple]],
     client: Any,
     failed: Any = None,
     window: int | None = None,
+    batch: int = 1,
 ) -> Iterator[tuple[Any, Any]]:
     """``fn(*args)`` for every ``(tag, args)`` of ``jobs`` on ``client`` (a
     [`dask_client()`][abm.sweeps.runner.dask_client]; None runs them here, in order), yielding
-    ``(tag, result)`` as each finishes. At most ``window`` jobs are in flight (default 8 per
-    worker, at least 64), so a long iterator of jobs is expanded as it goes, never held whole;
-    a task that raises on the cluster yields ``failed(error)`` (re-raised when ``failed`` is
-    None)."""
+    ``(tag, result)`` as each finishes. ``batch`` jobs go to a worker as one task
+    ([`run_batch()`][abm.sweeps.runner.run_batch]); their results come back together. At most
+    ``window`` tasks are in flight (default 8 per worker, at least 64), so a long iterator of
+    jobs is expanded as it goes, never held whole; a task that raises on the cluster yields
+    ``failed(error)`` for each of its jobs (re-raised when ``failed`` is None)."""
+    if batch < 1:
+        raise ValueError(f"batch {batch}: allowed 1 or more jobs per task")
     if client is None:
         for tag, args in jobs:
             yield tag, fn(*args)
@@ -732,30 +786,33 @@ def dask_map(
 
     jobs = iter(jobs)
     if window is None:
-        n_workers = len(client.scheduler_info(n_workers=-1).get("workers", {}))
-        window = max(64, 8 * n_workers)
-    by_key: dict[str, Any] = {}
+        window = max(64, 8 * n_workers(client))
+    by_key: dict[str, list[Any]] = {}
     pending = as_completed()
     numbers = itertools.count()
+    name = getattr(fn, "__name__", "job")
 
-    def submit(tag: Any, args: tuple) -> None:
-        key = f"{getattr(fn, '__name__', 'job')}-{os.getpid()}-{time.time_ns()}-{next(numbers)}"
-        fut = client.submit(fn, *args, pure=False, key=key)
-        by_key[fut.key] = tag
+    def submit_next() -> bool:
+        chunk = list(itertools.islice(jobs, batch))
+        if not chunk:
+            return False
+        key = f"{name}-{os.getpid()}-{time.time_ns()}-{next(numbers)}"
+        fut = client.submit(run_batch, fn, [args for _, args in chunk], pure=False, key=key)
+        by_key[fut.key] = [tag for tag, _ in chunk]
         pending.add(fut)
+        return True
 
-    for tag, args in itertools.islice(jobs, window):
-        submit(tag, args)
+    for _ in range(window):
+        if not submit_next():
+            break
     for fut in pending:
-        tag = by_key.pop(fut.key)
+        tags = by_key.pop(fut.key)
         try:
-            result = fut.result()
+            results = fut.result()
         except Exception as err:  # noqa: BLE001 - e.g. KilledWorker after retries
             if failed is None:
                 raise
-            result = failed(err)
+            results = [failed(err) for _ in tags]
         fut.release()
-        nxt = next(jobs, None)
-        if nxt is not None:
-            submit(*nxt)
-        yield tag, result
+        submit_next()
+        yield from zip(tags, results, strict=True)
