@@ -814,7 +814,12 @@ def calibrate(
 def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
     quick: Annotated[bool, typer.Option(help="Small sizes (a minute).")] = False,
-    only: Annotated[list[str] | None, typer.Option(help="book, default, scaling, sweep.")] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="book, default, scaling, sweep; million (1,000,000 traders, not run unless named)."
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Write the JSON and the scaling plot here.")
     ] = None,
@@ -823,7 +828,11 @@ def bench(
     traders and steps, sweep runs per minute. Not part of the test suite."""
     from abm.bench import plot_scaling, run_all
 
-    res = run_all(only=only, quick=quick)
+    try:
+        res = run_all(only=only, quick=quick)
+    except ValueError as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench.json").write_text(json.dumps(res, indent=2))
@@ -855,6 +864,13 @@ def bench(
         typer.echo(
             f"  log-log slope vs traders {sc['slope_traders']:.2f}, vs steps/day "
             f"{sc['slope_steps']:.2f}"
+        )
+    if "million" in res:
+        mi = res["million"]
+        typer.echo(
+            f"{mi['n']:,d} retail traders: {mi['wall_seconds']:.1f} s (target "
+            f"{mi['target_seconds']:.0f} s), peak {mi['peak_rss_mb']:,.0f} MB (target "
+            f"{mi['target_peak_mb']:,.0f} MB), {mi['activations_per_second']:,.0f} activations/s"
         )
     if "sweep" in res:
         sw = res["sweep"]

@@ -66,3 +66,12 @@ def test_scaling_plot_is_written(tmp_path):
     }
     out = plot_scaling(scaling, tmp_path / "scaling.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_names_an_unknown_benchmark():
+    from abm.bench import run_all
+
+    with pytest.raises(
+        ValueError, match="--only milion: allowed book, default, scaling, sweep, million"
+    ):
+        run_all(only=["milion"])
