@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from abm.cli import app
 from abm.results import load_run
 
 runner = CliRunner()
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(tmp_path, *args):
@@ -30,6 +32,7 @@ def test_scenarios_lists_each_with_a_line():
             "cascade",
             "china_rebar",
             "default",
+            "default_fine_tick",
             "one_sided",
             "seed_example",
             "small",
@@ -135,3 +138,33 @@ def test_a_run_imports_no_sweep_dashboard_or_plotting_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_default_fine_tick_is_default_with_its_quotes_rescaled_to_the_finer_tick():
+    """Everything but the tick and the fields quoted in ticks is default's; those fields are
+    default's in price units (20 × 0.1 = 2 × 1.0 ...); attention is the stored fit of
+    default_attention (6.60), rounded to the first decimal."""
+    import pandas as pd
+
+    from abm.scenarios import load
+
+    d = load("default").model_dump()
+    f = load("default_fine_tick").model_dump()
+    in_ticks = [
+        ("hedger", "quote_half_spread_ticks"),
+        ("hedger", "risk_widen_ticks"),
+        ("market_maker", "half_spread_ticks"),
+        ("market_maker", "skew_ticks_per_lot"),
+        ("retail", "limit_offset_ticks"),
+    ]
+    td, tf = d["contract"]["tick_size"], f["contract"]["tick_size"]
+    assert (td, tf) == (1.0, 0.1)
+    for section, key in in_ticks:
+        assert f[section][key] * tf == pytest.approx(d[section][key] * td), key
+    fit = pd.read_parquet(ROOT / "results/paper/default_attention/best.parquet")["estimate"][0]
+    assert f["retail"]["attention"] == round(fit, 1) == 6.6
+    for section, key in [*in_ticks, ("contract", "tick_size"), ("retail", "attention")]:
+        f[section].pop(key), d[section].pop(key)
+    for k in ("name", "description"):
+        f.pop(k), d.pop(k)
+    assert f == d
