@@ -526,6 +526,17 @@ class HedgerConfig(_DeliveryCurveFields):
     risk_widen_ticks: int = Field(
         2, ge=0, description="Extra half-spread (ticks) on the exposure side at the risk limit."
     )
+    flow_lean: float = Field(
+        0.0,
+        ge=0,
+        description="Price units its ordinary quotes' centre moves per lot of its recent net "
+        "sales (an EWMA of what it sold minus what it bought, from its own fills): quotes that "
+        "learn from order flow, so the crowd's orders move the price for longer. 0 = quotes "
+        "centred on fair value.",
+    )
+    flow_lean_half_life_steps: float = Field(
+        100.0, gt=0, description="Half-life (steps) of the recent net sales that flow_lean reads."
+    )
 
     @model_validator(mode="after")
     def _firms(self) -> HedgerConfig:

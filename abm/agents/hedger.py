@@ -62,6 +62,8 @@ class DominantHedger(TraderAgent):
         harvest_spread: float,
         var_z: float,
         view_depth: int,
+        flow_lean: float = 0.0,
+        flow_lean_half_life_steps: float = 100.0,
     ):
         super().__init__(model, capital * share, deliverable=True)
         self.index = index
@@ -84,6 +86,11 @@ class DominantHedger(TraderAgent):
         self.depth = {BUY: full, SELL: full}  # lots it is prepared to show per side
         self._shown: dict[int, int] = {}  # lots its quotes showed when it last quoted
         self._shown_day = -1
+        self.flow_lean = flow_lean
+        self._flow_decay = 0.5 ** (1.0 / flow_lean_half_life_steps)
+        #: its recent net sales (lots): an EWMA of its position's fall since it last quoted
+        self.recent_sales = 0.0
+        self._net_when_quoted: int | None = None  # its position when it last quoted
 
     @property
     def phase(self) -> str:
@@ -157,7 +164,16 @@ class DominantHedger(TraderAgent):
     def step(self) -> None:
         ex = self.exchange
         fair = self.model.fair
-        centre = round(fair / ex.contract.tick_size)
+        net = self.account.net
+        # what its fills took since it last quoted (nothing at its first quote: a position
+        # booked before the market opened is not order flow)
+        before = net if self._net_when_quoted is None else self._net_when_quoted
+        self.recent_sales = self._flow_decay * self.recent_sales + (before - net)
+        if self.flow_lean and self.phase != "harvest":
+            # quotes that learn from their own fills: after selling, it asks (and bids) more
+            centre = round((fair + self.flow_lean * self.recent_sales) / ex.contract.tick_size)
+        else:
+            centre = round(fair / ex.contract.tick_size)
         size = max(1, round(self.quote_size * self.share))
         levels = self.quote_levels
         harvest = self.phase == "harvest"
@@ -200,6 +216,7 @@ class DominantHedger(TraderAgent):
             for price, lots in quotes
         ]
         self.maintain_quotes(wanted, effect="open", check_margin=False, tags=tags)
+        self._net_when_quoted = self.account.net
         if self.depth_refill:
             self._shown = self._shown_lots()
             self._shown_day = ex.day
