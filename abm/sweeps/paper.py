@@ -48,7 +48,7 @@ SWEEPS = (
 #: calibrations stored with the paper: F14 draws wti_spread_kappa (κ of the two-month WTI
 #: scenario); wti_kappa (the one-month scenario) and default_attention (the ordinary market by
 #: simulated moments) keep their own figures, calibration.png, in their folders
-CALIBRATIONS = ("wti_kappa", "wti_spread_kappa", "default_attention")
+CALIBRATIONS = ("wti_kappa", "wti_spread_kappa", "default_attention", "fine_tick_flow")
 
 
 def reproduce(
