@@ -75,3 +75,21 @@ def test_bench_names_an_unknown_benchmark():
         ValueError, match="--only milion: allowed book, default, scaling, sweep, million"
     ):
         run_all(only=["milion"])
+
+
+def test_the_million_point_runs_the_scaled_default_market_and_states_its_targets():
+    """The same measurement at 2,000 traders: the default market scaled to that crowd, the
+    crowd's clock firing Binomial(2,000, 1 %) times in each of its 4,000 steps (80,000 ± 280),
+    the ledger balanced, and the issue's targets (60 s, 4 GB) carried with the result."""
+    from abm.bench import bench_million
+    from abm.scenarios import load
+
+    r = bench_million(2_000)
+    cfg = load("default")
+    steps = cfg.calendar.trading_days * cfg.calendar.steps_per_day
+    p = cfg.retail.activity
+    mean, sd = 2_000 * p * steps, (2_000 * p * (1 - p) * steps) ** 0.5
+    assert r["n"] == 2_000 and abs(r["activations"] - mean) < 5 * sd
+    assert abs(r["ledger_residual"]) < 1e-6
+    assert (r["target_seconds"], r["target_peak_mb"]) == (60.0, 4096.0)
+    assert r["peak_rss_mb"] > 0 and r["wall_seconds"] > 0
