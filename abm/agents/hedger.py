@@ -181,7 +181,7 @@ class DominantHedger(TraderAgent):
         harvest_side = (BUY if ndnp > 0 else SELL) if ndnp else 0
         self._refill(size * levels, harvest_side)
         # the value-at-risk limit binds on the side that adds exposure: less and wider there
-        net = self.account.net
+        # (``net`` was read above; nothing since has traded)
         room = self.risk_room()
         used = min(1.0, abs(net) / room) if room != math.inf else 0.0
         budget = {BUY: float(self.depth[BUY]), SELL: float(self.depth[SELL])}
