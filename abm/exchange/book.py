@@ -99,6 +99,10 @@ class OrderBook:
         if stp not in ("cancel_resting", "cancel_incoming"):
             raise ValueError(f"stp = {stp!r}: allowed 'cancel_resting' or 'cancel_incoming'")
         self.stp = stp
+        #: accounts whose orders may meet each other (an omnibus account's customers trade
+        #: with one another like any two accounts); every other account is kept from
+        #: trading with itself by ``stp``
+        self.self_match: set[int] = set()
         self._levels: dict[int, dict[int, _Level]] = {BUY: {}, SELL: {}}
         # bids stored negated so both heaps are min-heaps of "better first"
         self._heap: dict[int, list[int]] = {BUY: [], SELL: []}
@@ -330,7 +334,7 @@ class OrderBook:
                     queue.popleft()
                     continue
                 r_acc = resting.account
-                if r_acc == account:
+                if r_acc == account and r_acc not in self.self_match:
                     if self.stp == "cancel_incoming":
                         stopped = True
                         break

@@ -91,6 +91,8 @@ class Broker:
         for acc in ch.accounts:
             if not (acc.long or acc.short) or acc.id in self.liquidating:
                 continue
+            if acc.customers is not None:  # an omnibus account: its broker margins its customers
+                continue
             if acc.id in self.forced:
                 continue
             eq = acc.equity(mark, m)

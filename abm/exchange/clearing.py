@@ -149,6 +149,11 @@ class Account:
     pair: Account | None = field(default=None, repr=False, compare=False)
     #: the running totals of its owner class and delivery rights (shared with its peers)
     group: GroupTotals | None = field(default=None, repr=False, compare=False)
+    #: an omnibus account's customers (a broker's book behind it, e.g.
+    #: [`NettedCrowd`][abm.agents.netted.NettedCrowd]): told of every fill, every order that
+    #: leaves the book and the expiry; it margins them itself, so the clearing house does not
+    #: call the omnibus account. None: an ordinary account
+    customers: object | None = field(default=None, repr=False, compare=False)
 
     def basis_value(self) -> float:
         """Σ lots × basis, longs minus shorts (price units × lots): floating P&L is
@@ -425,6 +430,41 @@ class ClearingHouse:
         self.turnover += abs(price) * qty * m
         self.volume += qty
 
+    def fill_within(
+        self,
+        acc: Account,
+        qty: int,
+        price: float,
+        buyer_closes: bool,
+        seller_closes: bool,
+        ref_price: float,
+        channel: str,
+    ) -> None:
+        """Book a fill of ``qty`` lots at ``price`` between two customers of one omnibus
+        account (one opens, the other closes, in the account's one direction): its position
+        and equity do not move but for both sides' fees; the customers' books are their
+        broker's. The execution transfer is between two members of one class (booked in
+        ``flows`` as `apply_fill` does, net zero on the account)."""
+        if buyer_closes == seller_closes:
+            raise InvariantError(
+                f"step {self.step}: omnibus account {acc.id} fills {qty} lots with itself with "
+                f"both sides {'closing' if buyer_closes else 'opening'}: its position would move"
+            )
+        if acc.customers is None:
+            raise InvariantError(f"step {self.step}: account {acc.id} trades with itself")
+        m = self.multiplier
+        fee = 2 * self.fee_per_lot * qty
+        if fee:
+            acc.cash -= fee
+            acc.fees += fee
+            acc.group.cash -= fee
+            self.fees_collected += fee
+        x = abs((ref_price - price) * qty * m)
+        key = (channel, acc.owner, acc.owner)
+        self.flows[key] = self.flows.get(key, 0.0) + x
+        self.turnover += abs(price) * qty * m
+        self.volume += qty
+
     def net_locks(self, acc: Account) -> int:
         """Offset an account's own longs against its shorts: no trade, no price impact.
 
@@ -481,7 +521,7 @@ class ClearingHouse:
             acc.margin_called = False
             acc.call_amount = 0.0
             lg, sh = acc.long, acc.short
-            if not (lg or sh):
+            if not (lg or sh) or acc.customers is not None:
                 continue
             # the same arithmetic as margin_required(), so calls do not depend on rounding
             if acc.pair is None:
@@ -534,6 +574,26 @@ class ClearingHouse:
         deficit = -eq
         acc.went_negative = True
         self.events.append(Event(self.step, "negative_equity", acc.id, acc.lots, mark, deficit))
+        self._absorb(acc, deficit, mark)
+        return deficit
+
+    def cover_customers(self, acc: Account, deficit: float, mark: float) -> tuple[float, float]:
+        """Make whole the customers behind an omnibus account whose flat books ended
+        ``deficit`` (money) below zero: the loss regime covers it as it would an account's
+        own deficit (fund, then broker), credited to the omnibus account. Returns (the fund's
+        part, the broker's part), money."""
+        if not deficit > 0:
+            return 0.0, 0.0
+        self.events.append(
+            Event(self.step, "negative_equity", acc.id, acc.lots, mark, deficit, "customers")
+        )
+        fund0, broker0 = self.fund_paid, self.broker_loss
+        self._absorb(acc, deficit, mark)
+        return self.fund_paid - fund0, self.broker_loss - broker0
+
+    def _absorb(self, acc: Account, deficit: float, mark: float) -> None:
+        """The loss regime covers ``deficit`` (money) of ``acc``: the fund, a clawback, then
+        the broker."""
         left = deficit
         if self.loss_regime in ("insurance_fund", "socialized", "adl") and self.fund > 0:
             take = min(self.fund, left)
@@ -547,7 +607,6 @@ class ClearingHouse:
             self.broker_loss += left
             self.broker_receivables[acc.id] = self.broker_receivables.get(acc.id, 0.0) + left
             self._credit(acc, left, "broker")
-        return deficit
 
     def _credit(self, acc: Account, amount: float, source: str) -> None:
         snap = self._snap(acc)
@@ -654,6 +713,8 @@ class ClearingHouse:
                     buyer, seller, q, final_settle, True, True, ref_price, "expiry", fees=False
                 )
                 self.events.append(Event(self.step, "expiry_close", acc.id, q, final_settle))
+            if acc.customers is not None:  # its customers close at the same price
+                acc.customers.on_expiry(acc, final_settle, ref_price)
         cost = self.delivery_cost
         for acc in self.accounts:
             if not acc.lots:

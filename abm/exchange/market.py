@@ -102,6 +102,10 @@ class Exchange:
         self.extra_band = self.extra_margin = 0.0
         self._next_extra = (0.0, 0.0)
         self.intraday_check_steps = intraday_check_steps
+        #: called at each day's end after the margin calls, (settlement, next session's rate)
+        #: -> the calls it issued itself: a broker margining the customers behind an omnibus
+        #: account
+        self.day_end_hooks: list = []
 
     # -- queries ----------------------------------------------------------------------------
     @property
@@ -323,10 +327,14 @@ class Exchange:
     def _on_gone(self, order_id: int, side: int, remaining: int) -> None:
         """An order left the book with ``remaining`` lots unfilled: release its close claim."""
         info = self._effect.pop(order_id, None)
-        if info is None or remaining <= 0:
+        if info is None:
             return
-        acc_id, effect = info
-        self._release(self.clearing.accounts[acc_id], side, effect, remaining)
+        acc = self.clearing.accounts[info[0]]
+        if acc.customers is not None:  # an omnibus account: its customers' share is released
+            acc.customers.on_gone(acc, order_id, remaining)
+        if remaining <= 0:
+            return
+        self._release(acc, side, info[1], remaining)
 
     def cancel(self, order_id: int) -> CancelResult:
         """Cancel a resting order. The result is true when it was cancelled; when not, its
@@ -382,7 +390,18 @@ class Exchange:
                 channel = "ordinary"
             else:
                 channel = self._channel(t, buyer, seller)
-            apply_fill(buyer, seller, qty, price, b_close, s_close, ref_price, channel)
+            if buyer is seller:  # two customers of one omnibus account
+                self.clearing.fill_within(buyer, qty, price, b_close, s_close, ref_price, channel)
+            else:
+                apply_fill(buyer, seller, qty, price, b_close, s_close, ref_price, channel)
+            if buyer.customers is not None:  # an omnibus account: its customers share it
+                buyer.customers.on_fill(
+                    buyer, b_order, BUY, qty, price, b_close, ref_price, channel
+                )
+            if seller.customers is not None:
+                seller.customers.on_fill(
+                    seller, s_order, SELL, qty, price, s_close, ref_price, channel
+                )
             if after_deadline:  # a fill after the deadline: is someone newly exposed?
                 for acc in (buyer, seller):
                     if not acc.deliverable and acc.lots:
@@ -514,6 +533,9 @@ class Exchange:
             tomorrow = min(self.day + 1, cal.last_day)
             next_rate = cal.scheduled_margin_rate(tomorrow) + self._next_extra[1]
             self.called = ch.issue_margin_calls(settle, next_rate)
+            n_calls = len(self.called)
+            for hook in self.day_end_hooks:
+                n_calls += hook(settle, next_rate)
             for acc in ch.accounts:  # a flat account's equity is its cash
                 if acc.cash < 0 and not acc.long and not acc.short:
                     ch.cover_negative_equity(acc, settle)
@@ -521,7 +543,7 @@ class Exchange:
                 self.day,
                 settle,
                 next_rate,
-                len(self.called),
+                n_calls,
                 sum(t.qty for t in self.trades_today),
                 ch.open_interest,
                 source,

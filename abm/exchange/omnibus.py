@@ -179,25 +179,43 @@ class CustomerLedger:
     def __len__(self) -> int:
         return len(self.direction)
 
-    def equity(self, mark: float) -> np.ndarray:
-        """Each customer's equity at ``mark`` (money)."""
-        return equity(self.cash, self.direction, self.lots, self.basis, mark, self.multiplier)
+    def equity(self, mark: float, who: np.ndarray | None = None) -> np.ndarray:
+        """Each customer's equity at ``mark`` (money); of customers ``who`` only, if given."""
+        if who is None:
+            return equity(self.cash, self.direction, self.lots, self.basis, mark, self.multiplier)
+        return equity(
+            self.cash[who],
+            self.direction[who],
+            self.lots[who],
+            self.basis[who],
+            mark,
+            self.multiplier,
+        )
 
     def deposit(self, who: np.ndarray, amount: np.ndarray) -> None:
         """Money paid in by customers ``who`` (e.g. answering a margin call)."""
         np.add.at(self.deposits, who, amount)
         np.add.at(self.cash, who, amount)
 
-    def book(self, who: np.ndarray, qty: np.ndarray, value: np.ndarray, closes: bool) -> None:
+    def book(
+        self,
+        who: np.ndarray,
+        qty: np.ndarray,
+        value: np.ndarray,
+        closes: bool,
+        fees: bool = True,
+        distinct: bool = False,
+    ) -> None:
         """Book fills: customer ``who[j]`` bought or sold ``qty[j]`` lots worth ``value[j]``
         (Σ lots × price) in its direction (``closes`` False: opening lots) or against it
-        (True: closing lots). One entry per customer (indices distinct). Opening re-averages
-        the basis; closing realises d × (value − qty × basis) × multiplier and a flat customer's
-        basis returns to 0; each lot pays the fee."""
+        (True: closing lots). One entry per customer (indices distinct; ``distinct`` says the
+        caller knows they are, and skips the check). Opening re-averages the basis; closing
+        realises d × (value − qty × basis) × multiplier and a flat customer's basis returns to
+        0; each lot pays the fee unless ``fees`` is off (closing at expiry)."""
         who = np.asarray(who, dtype=np.int64)
         qty = np.asarray(qty, dtype=np.int64)
         value = np.asarray(value, dtype=float)
-        if len(np.unique(who)) != len(who):
+        if not distinct and len(np.unique(who)) != len(who):
             raise ValueError("book: one entry per customer (indices repeat)")
         keep = qty > 0
         who, qty, value = who[keep], qty[keep], value[keep]
@@ -221,7 +239,7 @@ class CustomerLedger:
             n = held + qty
             self.basis[who] = (self.basis[who] * held + value) / n
             self.lots[who] = n
-        if self.fee_per_lot:
+        if self.fee_per_lot and fees:
             fee = self.fee_per_lot * qty
             self.cash[who] -= fee
             self.fees[who] += fee
