@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +22,57 @@ from abm.agents.retail import RetailRules, RetailTrader
 
 if TYPE_CHECKING:
     from abm.model import MarketModel
+
+
+@dataclass
+class Population:
+    """The crowd's traders as drawn, one array entry each: ``direction`` (+1 long, −1
+    short), ``deposit`` (money), ``leverage``, ``trend`` (follows trends), ``open_step`` and
+    ``close_step`` (the step it starts closing; −1: it waits for the forced close)."""
+
+    direction: np.ndarray
+    deposit: np.ndarray
+    leverage: np.ndarray
+    trend: np.ndarray
+    open_step: np.ndarray
+    close_step: np.ndarray
+
+
+def draw_population(
+    model: MarketModel, cfg: Any, rng: np.random.Generator, holds_in_harvest: bool
+) -> Population:
+    """Draw the traders of a crowd with the ``[retail]`` parameters ``cfg`` from ``rng`` (the
+    crowd's own stream): both crowd engines draw the same traders from the same seed."""
+    ex = model.exchange
+    cal = ex.calendar
+    n = cfg.n_traders
+    if n == 0:
+        e = np.zeros(0, dtype=np.int64)
+        return Population(e, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool), e, e)
+    n_long = int(round(cfg.long_share * n))
+    direction = np.full(n, -1)
+    direction[rng.permutation(n)[:n_long]] = 1
+    deposit = cfg.capital_median * np.exp(cfg.capital_dispersion * rng.standard_normal(n))
+    if cfg.leverage_mode == "margin":  # a fraction of what the margin allows
+        leverage = rng.uniform(cfg.leverage_fraction_min, cfg.leverage_fraction_max, n)
+    else:
+        leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
+    trend = rng.random(n) < cfg.trend_share
+    spd = cal.steps_per_day
+    open_span = max(1, int(cfg.opening_days * spd))
+    open_step = rng.integers(0, open_span, n)
+    deadline = cal.deadline_step
+    window = int(round(cfg.close_window_days * spd))
+    voluntary = rng.random(n) < cfg.voluntary_close_share
+    # with an NDNP target the crowd's voluntary closes fall before the harvest window, so
+    # the late flow's target is not undone by closes it cannot offset during the harvest
+    end = max(1, ex.harvest_start_step) if holds_in_harvest else deadline
+    close_draw = end - 1 - rng.integers(0, max(window, 1), n)
+    if window > 0:
+        close_step = np.where(voluntary, np.maximum(close_draw, open_step + 1), -1)
+    else:
+        close_step = np.full(n, -1)
+    return Population(direction, deposit, leverage, trend, open_step, close_step)
 
 
 class Crowd:
@@ -59,46 +111,23 @@ class Crowd:
     def _draw(self, rng: np.random.Generator) -> list[RetailTrader]:
         """Create the traders from the crowd's own random stream and schedule their
         openings and voluntary closes."""
-        cfg = self.params
-        ex = self.model.exchange
-        cal = ex.calendar
-        n = cfg.n_traders
+        pop = draw_population(self.model, self.params, rng, self.holds_in_harvest)
+        n = len(pop.direction)
         if n == 0:
             return []
-        n_long = int(round(cfg.long_share * n))
-        direction = np.full(n, -1)
-        direction[rng.permutation(n)[:n_long]] = 1
-        deposit = cfg.capital_median * np.exp(cfg.capital_dispersion * rng.standard_normal(n))
-        if cfg.leverage_mode == "margin":  # a fraction of what the margin allows
-            leverage = rng.uniform(cfg.leverage_fraction_min, cfg.leverage_fraction_max, n)
-        else:
-            leverage = rng.uniform(cfg.leverage_min, cfg.leverage_max, n)
-        trend = rng.random(n) < cfg.trend_share
-        spd = cal.steps_per_day
-        open_span = max(1, int(cfg.opening_days * spd))
-        open_step = rng.integers(0, open_span, n)
-        deadline = cal.deadline_step
-        window = int(round(cfg.close_window_days * spd))
-        voluntary = rng.random(n) < cfg.voluntary_close_share
-        # with an NDNP target the crowd's voluntary closes fall before the harvest window, so
-        # the late flow's target is not undone by closes it cannot offset during the harvest
-        end = max(1, ex.harvest_start_step) if self.holds_in_harvest else deadline
-        close_draw = end - 1 - rng.integers(0, max(window, 1), n)
-        close_step = [
-            int(max(c, o + 1)) if v and window > 0 else None
-            for c, o, v in zip(close_draw, open_step, voluntary, strict=True)
-        ]
+        deadline = self.model.exchange.calendar.deadline_step
+        close_step = [None if c < 0 else c for c in pop.close_step.tolist()]
         # .tolist() gives Python floats and ints: numpy scalars would make every later
         # booking on these accounts numpy scalar arithmetic (same values, several times slower)
         agents = RetailTrader.create_agents(
             self.model,
             n,
             crowd=[self] * n,
-            deposit=deposit.tolist(),
-            direction=direction.tolist(),
-            leverage=leverage.tolist(),
-            trend=trend.tolist(),
-            open_step=open_step.tolist(),
+            deposit=pop.deposit.tolist(),
+            direction=pop.direction.tolist(),
+            leverage=pop.leverage.tolist(),
+            trend=pop.trend.tolist(),
+            open_step=pop.open_step.tolist(),
             close_step=close_step,
         )
         traders = agents.to_list()
