@@ -31,6 +31,7 @@ from abm.agents import (
     MarketMaker,
     TraderAgent,
 )
+from abm.agents.netted import NettedCrowd
 from abm.agents.pricing import POLICIES
 from abm.agents.retail import RULES, RetailRules
 from abm.agents.target_flow import TargetFlow
@@ -292,7 +293,7 @@ class Participants:
     hedgers: list[DominantHedger]
     market_maker: MarketMaker | None
     arbitrageurs: list[DeliveryArbitrageur]
-    crowd: Crowd
+    crowd: Crowd | NettedCrowd
     target_flow: TargetFlow | None
     commercials: list[Commercial]
     user_agents: list[TraderAgent]
@@ -335,7 +336,10 @@ def participants(model: mesa.Model, cfg: RunConfig, plugins: Plugins) -> Partici
     ]
     rc = cfg.retail
     targeted = rc.ndnp_target is not None or rc.ndnp_target_share is not None
-    crowd = Crowd(model, rc, plugins.rules(), holds_in_harvest=targeted)
+    if rc.engine == "netted":
+        crowd = NettedCrowd(model, rc, plugins.rules(), holds_in_harvest=targeted)
+    else:
+        crowd = Crowd(model, rc, plugins.rules(), holds_in_harvest=targeted)
     flow = from_section(TargetFlow, model, rc) if targeted else None
     commercials = []
     co = cfg.commercials

@@ -389,6 +389,22 @@ class RetailConfig(_Section):
         description="Lots of |NDNP at the deadline − target| accepted without a note; 0 = "
         "max(5 lots, 2 % of |target|).",
     )
+    engine: Literal["agents", "netted"] = Field(
+        "agents",
+        description="How the crowd runs: agents (one Mesa agent and clearing account per "
+        "trader, the reference) or netted (the traders as arrays behind two omnibus "
+        "accounts, their orders of a step netted into a few aggregate orders: the fast path "
+        "for large crowds; ODD §7 states what changes).",
+    )
+    netting_rounds: int = Field(
+        8,
+        ge=1,
+        le=1000,
+        description="netted engine: the rounds a phase's orders are netted in (customers in "
+        "arrival order, split evenly); each round reads the market afresh (mid, mark) after "
+        "the last round traded. 1 = one netting a phase (fastest; the crowd's limit prices "
+        "then all read the phase's opening mid).",
+    )
     rules: str = Field(
         "default",
         description="The crowd's decision rules: default, hold (open, then wait for the broker), "
@@ -784,6 +800,45 @@ class OutputConfig(_Section):
     collect_agents: bool = Field(False, description="Per-agent data every step (costly).")
 
 
+def _check_netted(cfg: RunConfig) -> None:
+    """The netted crowd's customers sit behind omnibus accounts: the rules that act on
+    accounts one by one across the market need a per-customer rule it does not have yet."""
+    c, mg = cfg.clearing, cfg.margin
+    why = [
+        (
+            "clearing.loss_regime",
+            c.loss_regime,
+            c.loss_regime in ("socialized", "adl"),
+            "a clawback or auto-deleveraging ranks accounts by profit, which for the crowd "
+            "must be per customer; allowed with the netted engine: broker, insurance_fund",
+        ),
+        (
+            "clearing.liquidation_penalty",
+            c.liquidation_penalty,
+            c.liquidation_penalty > 0,
+            "the penalty is charged per account out of its equity; allowed with the netted "
+            "engine: 0",
+        ),
+        (
+            "margin.intraday_check_steps",
+            mg.intraday_check_steps,
+            mg.intraday_check_steps is not None,
+            "the intraday check liquidates accounts one by one; allowed with the netted "
+            "engine: none",
+        ),
+        (
+            "output.collect_agents",
+            cfg.output.collect_agents,
+            cfg.output.collect_agents,
+            "the netted crowd's traders are not Mesa agents; allowed with the netted engine: "
+            "false (read model.crowd.customers())",
+        ),
+    ]
+    for field, value, bad, reason in why:
+        if bad:
+            raise ValueError(f"{field} = {value!r} with retail.engine = 'netted': {reason}")
+
+
 class RunConfig(_Section):
     """A whole run: one seed and one section per part of the model."""
 
@@ -875,6 +930,8 @@ class RunConfig(_Section):
                 f"(contract.tick_size = {c.tick_size}); allowed price_limit >= "
                 f"{c.tick_size / level:.3g}, or 'none' for no band"
             )
+        if self.retail.engine == "netted":
+            _check_netted(self)
         nm = self.next_month
         if nm.fund_lots and not nm.enabled:
             raise ValueError(
@@ -989,6 +1046,10 @@ def inert(cfg: RunConfig) -> dict[str, str]:
         for f in ("fund_roll_start_days", "fund_roll_days"):
             out[f"next_month.{f}"] = "there is no rolling fund (next_month.fund_lots = 0)"
     rc = cfg.retail
+    if rc.engine != "netted":
+        out["retail.netting_rounds"] = (
+            "used only by the netted crowd engine (retail.engine = netted)"
+        )
     if rc.leverage_mode == "margin":
         for f in ("leverage_min", "leverage_max"):
             out[f"retail.{f}"] = (

@@ -72,6 +72,8 @@ def accounts_frame(model: MarketModel) -> pd.DataFrame:
     mark = ex.settle_price
     rows = []
     for a in ex.clearing.accounts:
+        if a.customers is not None:  # an omnibus account: its customers' rows stand for it
+            continue
         agent = model.owner_of.get(a.id)
         row = {
             "account": a.id,
@@ -101,7 +103,11 @@ def accounts_frame(model: MarketModel) -> pd.DataFrame:
         for ch in TRADE_CHANNELS:
             row[f"transfer_{ch}"] = a.transfers[ch]
         rows.append(row)
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    customer_rows = getattr(model.crowd, "accounts_rows", None)
+    if customer_rows is not None:  # the netted crowd: one row per customer
+        frame = pd.concat([frame, customer_rows(mark)], ignore_index=True)
+    return frame
 
 
 def summarize(model: MarketModel):

@@ -155,3 +155,55 @@ def sobol_samples_needed(samples: int, widest_interval: float, target: float = 0
         return samples
     need = samples * (widest_interval / target) ** 2
     return 1 << math.ceil(math.log2(need))
+
+
+def holm(p_values: Sequence[float]) -> np.ndarray:
+    """Holm's step-down adjustment of ``p_values`` (family-wise error over the family):
+    the k-th smallest p is multiplied by (m − k + 1), made monotone, capped at 1. NaNs stay
+    NaN and do not count in m. (statsmodels' ``multipletests(method="holm")`` computes the
+    same; it is not a dependency of this project for one function.)"""
+    p = np.asarray(p_values, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(np.isfinite(p))
+    m = len(ok)
+    if not m:
+        return out
+    order = ok[np.argsort(p[ok], kind="stable")]
+    adj = np.maximum.accumulate(p[order] * (m - np.arange(m)))
+    out[order] = np.minimum(adj, 1.0)
+    return out
+
+
+def compare_distributions(
+    a: pd.DataFrame, b: pd.DataFrame, level: float = 0.01, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Two samples of runs (rows) compared metric by metric (columns): a two-sample
+    Kolmogorov–Smirnov test per metric (scipy's ``ks_2samp``, exact where it can be), the
+    p-values Holm-adjusted over the metrics tested, and whether each metric's distributions
+    differ at ``level``. A metric constant and equal in both samples is reported but not
+    tested (NaN p). Columns: metric, mean_a, mean_b, ks, p, p_holm, differs, n_a, n_b."""
+    from scipy.stats import ks_2samp
+
+    if not 0 < level < 1:
+        raise ValueError(f"level = {level}: must be in (0, 1)")
+    cols = list(columns) if columns is not None else [c for c in a.columns if c in b.columns]
+    rows = []
+    for c in cols:
+        x = pd.to_numeric(a[c], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(b[c], errors="coerce").to_numpy(float)
+        x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+        if len(x) < 2 or len(y) < 2:
+            raise ValueError(f"metric {c!r}: needs at least 2 finite runs in each sample")
+        same_constant = np.ptp(x) == 0 and np.ptp(y) == 0 and x[0] == y[0]
+        if same_constant:
+            ks, p = 0.0, np.nan
+        else:
+            res = ks_2samp(x, y)
+            ks, p = float(res.statistic), float(res.pvalue)
+        rows.append(
+            dict(metric=c, mean_a=x.mean(), mean_b=y.mean(), ks=ks, p=p, n_a=len(x), n_b=len(y))
+        )
+    out = pd.DataFrame(rows)
+    out["p_holm"] = holm(out["p"].to_numpy()) if len(out) else []
+    out["differs"] = out["p_holm"] < level
+    return out[["metric", "mean_a", "mean_b", "ks", "p", "p_holm", "differs", "n_a", "n_b"]]

@@ -1,0 +1,274 @@
+"""The netted crowd (``retail.engine = "netted"``): the sharing of an omnibus order's fills by
+hand, the same traders as the per-agent crowd, the customers adding up to the omnibus
+accounts through a whole run, the clear errors, and the summary metrics' distributions
+against the per-agent engine."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from abm.agents.netted import CustomerView, NettedCrowd, _Queue
+from abm.agents.retail import RetailRules
+from abm.exchange import BUY, SELL
+from abm.exchange.clearing import CHANNELS, ClearingHouse, InvariantError
+from abm.model import MarketModel
+from abm.scenarios import load
+from abm.statistics import compare_distributions, holm
+
+pytestmark = pytest.mark.xdist_group("netted")
+
+
+def test_queue_shares_fills_by_arrival_by_hand():
+    # customers 7, 3, 9 want 2, 3 and 1 lots, in that arrival order
+    q = _Queue(np.array([7, 3, 9]), np.array([2, 3, 1]), BUY, False, 0, 0, "ordinary", None)
+    assert q.total == 6
+    # two fills: 1 lot at 10, then 3 lots at 11; with a second amount of 1 and 2 per lot
+    q.done = 4
+    who, lots, out = q.share(np.array([1, 3]), np.array([[10.0, 1.0], [11.0, 2.0]]))
+    assert who.tolist() == [7, 3]
+    assert lots.tolist() == [2, 2]
+    # customer 7: 1 lot at 10 and 1 at 11; customer 3: 2 lots at 11
+    assert out[:, 0].tolist() == pytest.approx([21.0, 22.0])
+    assert out[:, 1].tolist() == pytest.approx([3.0, 4.0])
+    # before the last fill, the unfilled rest: 1 lot of customer 3 and customer 9's lot
+    rest_who, rest_lots = q.rest()
+    assert rest_who.tolist() == [3, 9] and rest_lots.tolist() == [1, 1]
+    # one more fill of 2 lots at 12
+    q.done = 6
+    who, lots, out = q.share(np.array([2]), np.array([[12.0, 0.5]]))
+    assert who.tolist() == [3, 9] and lots.tolist() == [1, 1]
+    assert out[:, 0].tolist() == [12.0, 12.0]
+    assert len(q.rest()[0]) == 0
+    # one fill taking the whole order at once: every customer's lots at its price
+    q = _Queue(np.array([1, 2]), np.array([3, 4]), SELL, True, 0, 0, "ordinary", None)
+    q.done = 7
+    who, lots, out = q.share(np.array([7]), np.array([[5.0, -0.5]]))
+    assert who.tolist() == [1, 2] and lots.tolist() == [3, 4]
+    assert out.tolist() == [[15.0, -1.5], [20.0, -2.0]]
+
+
+def test_flush_books_what_each_order_shares_by_arrival():
+    """The crowd's flush books every order's fills at once on one lot axis; the reference is
+    `_Queue.share`, order by order: random orders of long customers opening, random fills
+    (several a queue, some queues filled in part, one queue longer than 64 customers), the
+    customers' lots and Σ lots × price must agree."""
+    rng = np.random.default_rng(11)
+    model = MarketModel(_small("netted", **{"retail.n_traders": 400}))
+    crowd: NettedCrowd = model.crowd
+    longs = crowd.members[1]
+    pool = rng.permutation(longs)
+    queues, fills, start = [], [], 0
+    for size in (3, 1, 70, 5):
+        who = pool[start : start + size]
+        start += size
+        want = rng.integers(1, 6, size)
+        q = _Queue(who, want, BUY, False, 0, 0, "ordinary", crowd.long_account)
+        ref = _Queue(who, want, BUY, False, 0, 0, "ordinary", None)
+        take = int(want.sum()) if size != 5 else int(want.sum()) - 2  # the last in part
+        qty = []
+        while take > 0:
+            x = int(min(take, rng.integers(1, 8)))
+            qty.append(x)
+            take -= x
+        price = rng.uniform(90, 110, len(qty)).round(2)
+        for x, p in zip(qty, price, strict=True):
+            fills.append((q, x, float(p), 100.0, "ordinary"))
+            q.done += x
+        ref.done = q.done
+        queues.append((ref, np.array(qty), price))
+    # the orders' fills interleave at random, each order's own in the order they printed
+    per = {}
+    for f in fills:
+        per.setdefault(id(f[0]), []).append(f)
+    seq = [k for k, fl in per.items() for _ in fl]
+    rng.shuffle(seq)
+    fills = [per[k].pop(0) for k in seq]
+    led = crowd.ledger
+    lots0, value0 = led.lots.copy(), (led.lots * led.basis).copy()
+    crowd._fills = fills
+    crowd.flush()
+    expect_lots = np.zeros_like(lots0)
+    expect_value = np.zeros(len(lots0))
+    for ref, qty, price in queues:
+        who, lots, out = ref.share(qty, price[:, None])
+        expect_lots[who] += lots
+        expect_value[who] += out[:, 0]
+    assert (led.lots - lots0).tolist() == expect_lots.tolist()
+    got_value = led.lots * led.basis - value0
+    assert got_value == pytest.approx(expect_value, abs=1e-9)
+
+
+def test_fill_within_an_omnibus_account_moves_only_fees():
+    ch = ClearingHouse(multiplier=10.0, fee_per_lot=0.5)
+    acc = ch.open_account("retail", False, 1000.0)
+    other = ch.open_account("hedger", True, 1000.0)
+    ch.apply_fill(acc, other, 4, 100.0, False, False, 100.0, "ordinary")  # acc long 4
+    cash0 = acc.cash
+    acc.customers = object()
+    # a long customer buys 3 lots to open from a long customer closing 3: the account's
+    # position stays 4 long, both sides pay the fee (2 × 0.5 × 3 = 3 money)
+    ch.fill_within(acc, 3, 101.0, False, True, 100.0, "ordinary")
+    assert (acc.long, acc.short) == (4, 0)
+    assert acc.cash == pytest.approx(cash0 - 3.0)
+    assert ch.open_interest == 4
+    ch.check_invariants(100.0)
+    with pytest.raises(InvariantError, match="both sides opening"):
+        ch.fill_within(acc, 1, 101.0, False, False, 100.0, "ordinary")
+
+
+def _small(engine: str, **updates):
+    return load("small", {"retail.engine": engine, **updates})
+
+
+def test_same_traders_as_the_per_agent_crowd():
+    cfg = _small("agents", seed=5)
+    agents = MarketModel(cfg).crowd.traders
+    netted = MarketModel(_small("netted", seed=5)).crowd
+    pop = netted.pop
+    assert pop.direction.tolist() == [t.direction for t in agents]
+    assert pop.deposit.tolist() == [t.account.deposits for t in agents]
+    assert pop.open_step.tolist() == [t.open_step for t in agents]
+    assert [None if c < 0 else c for c in pop.close_step.tolist()] == [t.close_step for t in agents]
+    # the omnibus accounts hold the customers' deposits, one account a side
+    la, sa = netted.long_account, netted.short_account
+    longs = pop.direction > 0
+    assert la.deposits == pytest.approx(pop.deposit[longs].sum())
+    assert sa.deposits == pytest.approx(pop.deposit[~longs].sum())
+
+
+@pytest.fixture(scope="module")
+def netted_run():
+    model = MarketModel(_small("netted", seed=3))
+    result = model.run()
+    return model, result
+
+
+def test_customers_add_up_to_the_omnibus_accounts(netted_run):
+    model, result = netted_run
+    crowd: NettedCrowd = model.crowd
+    ch = model.exchange.clearing
+    accs = (crowd.long_account, crowd.short_account)
+    m = model.exchange.contract.multiplier
+    mark = model.exchange.settle_price
+    rows = result.accounts[result.accounts["owner"] == "retail"]
+    assert len(rows) == len(crowd) == model.cfg.retail.n_traders
+    # P&L, fees, bad debt and every channel's transfer: the customers' sums are the accounts'
+    assert rows["pnl"].sum() == pytest.approx(sum(a.pnl(mark, m) for a in accs), abs=1e-6)
+    assert rows["fees"].sum() == pytest.approx(sum(a.fees for a in accs), abs=1e-6)
+    assert rows["bad_debt_received"].sum() == pytest.approx(
+        sum(a.bad_debt_received for a in accs), abs=1e-6
+    )
+    for c in CHANNELS:
+        assert rows[f"transfer_{c}"].sum() == pytest.approx(
+            sum(a.transfers[c] for a in accs), abs=1e-6
+        ), c
+    # the crowd traded, was force-closed and ends flat; the ledger balances
+    assert result.summary["retail_lots_opened"] > 0
+    assert (crowd.ledger.lots == 0).all() and (crowd.pending == 0).all()
+    assert abs(result.summary["ledger_residual"]) < ch.money_tolerance(ledger=True)
+    crowd.reconcile(mark)
+    # margin calls and liquidations are counted per customer, and the day records agree
+    assert rows["n_margin_calls"].sum() == sum(d.n_margin_calls for d in model.exchange.days)
+
+
+def test_customers_are_inspectable(netted_run):
+    model, _ = netted_run
+    crowd = model.crowd
+    table = crowd.customers()
+    assert len(table) == len(crowd)
+    assert set(table["state"]) <= {"waiting", "holding", "closing", "done"}
+    view = model.retail[0]
+    assert isinstance(view, CustomerView)
+    assert view.direction == table["direction"].iloc[0]
+    assert view.cash == pytest.approx(table["cash"].iloc[0])
+    assert view.account in (crowd.long_account, crowd.short_account)
+    assert len(list(model.retail)) == len(crowd)
+    with pytest.raises(IndexError, match="the crowd has"):
+        model.retail[len(crowd)]
+    # the crowd is a Mesa agent of the model
+    assert list(model.agents_by_type[NettedCrowd]) == [crowd]
+
+
+@pytest.mark.parametrize(
+    "updates, field",
+    [
+        ({"clearing.loss_regime": "socialized"}, "clearing.loss_regime"),
+        ({"clearing.liquidation_penalty": 0.01}, "clearing.liquidation_penalty"),
+        ({"margin.intraday_check_steps": 5}, "margin.intraday_check_steps"),
+        ({"output.collect_agents": True}, "output.collect_agents"),
+    ],
+)
+def test_what_the_netted_engine_cannot_run_is_refused_by_name(updates, field):
+    with pytest.raises(Exception, match=field.replace(".", r"\.")):
+        _small("netted", **updates)
+
+
+class Nervous(RetailRules):
+    """A rule of one's own: it runs per trader, so only on the per-agent engine."""
+
+    name = "nervous"
+
+
+def test_a_rule_of_ones_own_needs_the_agent_engine():
+    cfg = _small("netted", **{"retail.rules": "tests.test_netted:Nervous"})
+    with pytest.raises(ValueError, match="retail.engine = 'agents'"):
+        MarketModel(cfg)
+
+
+def test_holm_by_hand():
+    # p = 0.01, 0.04, 0.03, nan: sorted 0.01×3, 0.03×2, 0.04×1 -> 0.03, 0.06, 0.06 (monotone)
+    got = holm([0.01, 0.04, 0.03, math.nan])
+    assert got[:3].tolist() == pytest.approx([0.03, 0.06, 0.06])
+    assert math.isnan(got[3])
+
+
+def test_compare_distributions_finds_a_shift_and_not_noise():
+    rng = np.random.default_rng(0)
+    a = pd.DataFrame({"x": rng.normal(0, 1, 40), "y": rng.normal(0, 1, 40), "k": 3.0})
+    b = pd.DataFrame({"x": rng.normal(3, 1, 40), "y": rng.normal(0, 1, 40), "k": 3.0})
+    t = compare_distributions(a, b).set_index("metric")
+    assert t.loc["x", "differs"] and not t.loc["y", "differs"]
+    assert math.isnan(t.loc["k", "p"]) and not t.loc["k", "differs"]
+
+
+#: summary metrics whose difference between the engines is by construction, not a finding:
+#: the run's clock, and the count of broker orders (the netted crowd's liquidations go out as
+#: one omnibus order a side, the per-agent broker's as one per account)
+BY_CONSTRUCTION = ("wall_seconds", "n_liquidation_orders")
+SEEDS = range(1, 21)
+
+
+def _summaries(engine: str) -> pd.DataFrame:
+    rows = []
+    for seed in SEEDS:
+        cfg = load("small", {"retail.engine": engine, "seed": seed})
+        rows.append(MarketModel(cfg).run().summary)
+    return pd.DataFrame(rows)
+
+
+def test_netted_metrics_match_the_per_agent_engine_in_distribution():
+    """20 seeds per engine on the small market (200 traders; the 10,000-trader comparison
+    is ``experiments/engines.py``, reported in BENCHMARKS.md): no summary metric's
+    distribution differs by the two-sample Kolmogorov–Smirnov test at 1 % after Holm's
+    correction over the metrics."""
+    a, b = _summaries("agents"), _summaries("netted")
+    numeric = [
+        c
+        for c in a.columns
+        if c not in BY_CONSTRUCTION
+        and pd.api.types.is_numeric_dtype(a[c])
+        and not pd.api.types.is_bool_dtype(a[c])
+        and a[c].notna().sum() >= 2
+    ]
+    assert len(numeric) > 50
+    t = compare_distributions(a, b, level=0.01, columns=numeric)
+    assert not t["differs"].any(), t[t["differs"]].to_string()
+    # and the test can see a difference of this size: the per-agent NDNP shifted by two of
+    # its standard deviations is found
+    shift = 2 * a["ndnp_at_deadline"].std()
+    c = pd.DataFrame({"ndnp_at_deadline": a["ndnp_at_deadline"] + shift})
+    assert compare_distributions(a, c, columns=["ndnp_at_deadline"])["differs"].all()
