@@ -655,6 +655,44 @@ def compare(
 
 
 @app.command()
+def engines(
+    folder: Annotated[
+        Path, typer.Argument(help="A stored sweep varying retail.engine (abm sweep crowd_engines).")
+    ] = Path("results/crowd_engines"),
+    level: Annotated[float, typer.Option(help="Test level, after Holm's correction.")] = 0.01,
+) -> None:
+    """Hold the netted crowd engine against the per-agent one on a stored sweep: every summary
+    metric's two samples by a Kolmogorov–Smirnov test, Holm-corrected; writes engines.parquet
+    and engines.png into the folder. Exit 0 when no metric differs at --level, 1 otherwise."""
+    from abm.results import atomic_write_parquet
+    from abm.results import load as load_runs
+    from abm.sweeps.engines import engine_comparison, engine_figure
+
+    try:
+        runs = load_runs(folder)
+        table = engine_comparison(runs, level)
+    except (FileNotFoundError, ValueError) as err:
+        typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(2) from None
+    atomic_write_parquet(folder / "engines.parquet", table)
+    png = engine_figure(runs, table, folder / "engines.png")
+    tested = table["p"].notna()
+    differ = table[table["differs"]]
+    n_a, n_b = int(table["n_a"].max()), int(table["n_b"].max())
+    typer.echo(
+        f"{int(tested.sum())} metrics tested (n = {n_a} per-agent, {n_b} netted runs), "
+        f"{len(differ)} differ at {level:g} after Holm's correction"
+    )
+    for _, r in table[tested].nsmallest(5, "p").iterrows():
+        typer.echo(
+            f"  {'✗ ' if r.differs else '  '}{r.metric:<44} agents {r.mean_a:>14.6g}  "
+            f"netted {r.mean_b:>14.6g}  p {r.p:.3g}  Holm {r.p_holm:.3g}"
+        )
+    typer.echo(f"table {folder / 'engines.parquet'}, figure {png}")
+    raise typer.Exit(1 if len(differ) else 0)
+
+
+@app.command()
 def figures(
     results: Annotated[Path, typer.Argument(help="Stored results (see `abm reproduce`).")] = Path(
         "results/paper"
@@ -817,7 +855,8 @@ def bench(
     only: Annotated[
         list[str] | None,
         typer.Option(
-            help="book, default, scaling, sweep; million (1,000,000 traders, not run unless named)."
+            help="book, default, scaling, sweep; million (the netted crowd at 10,000, 100,000 "
+            "and 1,000,000 traders, not run unless named)."
         ),
     ] = None,
     out: Annotated[
@@ -868,9 +907,17 @@ def bench(
     if "million" in res:
         mi = res["million"]
         typer.echo(
-            f"{mi['n']:,d} retail traders: {mi['wall_seconds']:.1f} s (target "
-            f"{mi['target_seconds']:.0f} s), peak {mi['peak_rss_mb']:,.0f} MB (target "
+            f"{mi['n']:,d} retail traders ({mi['engine']} crowd): {mi['wall_seconds']:.1f} s "
+            f"(target {mi['target_seconds']:.0f} s), peak {mi['peak_rss_mb']:,.0f} MB (target "
             f"{mi['target_peak_mb']:,.0f} MB), {mi['activations_per_second']:,.0f} activations/s"
+        )
+        for r in mi["by_size"][:-1]:
+            typer.echo(
+                f"  {r['n']:>9,d} traders: {r['wall_seconds']:.1f} s, {r['peak_rss_mb']:.0f} MB"
+            )
+        typer.echo(
+            f"  log-log slope vs traders {mi['slope_traders']:.2f} (target "
+            f"≤ {mi['target_slope']:.0f})"
         )
     if "sweep" in res:
         sw = res["sweep"]
