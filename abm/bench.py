@@ -280,26 +280,47 @@ def machine() -> dict[str, Any]:
     }
 
 
-#: what `run_all` measures by default; ``million`` (a quarter of an hour with today's per-agent
-#: crowd) only when named
+#: what `run_all` measures by default; ``million`` (the netted crowd at 10⁴, 10⁵ and 10⁶
+#: traders: about a minute and a half) only when named
 BENCHES = ("book", "default", "scaling", "sweep")
 MILLION = 1_000_000
 
 
-def bench_million(n: int = MILLION) -> dict[str, Any]:
-    """The default market scaled to ``n`` retail traders (`market_of_size()`), one run in a
-    fresh process: wall seconds, peak memory and activations per second, against the targets
-    of 60 s and 4 GB (issue 24)."""
-    r = bench_scenario("default", market_of_size(n), repeat=1)
+def bench_million(n: int = MILLION, engine: str = "netted", sizes: int = 3) -> dict[str, Any]:
+    """The default market scaled to ``n`` retail traders (`market_of_size()`) with the crowd
+    engine ``engine`` (the targets are the netted fast path's), one run in a fresh process:
+    wall seconds, peak memory and activations per second, against the targets of 60 s and
+    4 GB (issue 24); and the cost's slope against traders over ``sizes`` sizes a factor 10
+    apart up to ``n`` (target ≤ 1)."""
+    ns = [n // 10**k for k in range(sizes - 1, -1, -1)]
+    points = []
+    for m in ns:
+        r = bench_scenario("default", {**market_of_size(m), "retail.engine": engine}, repeat=1)
+        points.append({"n": m, **r})
+    top = points[-1]
     return {
         "n": n,
-        "wall_seconds": r["wall_seconds_median"],
-        "peak_rss_mb": r["peak_rss_mb"],
-        "activations": r["activations"],
-        "activations_per_second": r["activations_per_second"],
-        "ledger_residual": r["ledger_residual"],
+        "engine": engine,
+        "wall_seconds": top["wall_seconds_median"],
+        "peak_rss_mb": top["peak_rss_mb"],
+        "activations": top["activations"],
+        "activations_per_second": top["activations_per_second"],
+        "ledger_residual": top["ledger_residual"],
+        "by_size": [
+            {
+                "n": p["n"],
+                "wall_seconds": p["wall_seconds_median"],
+                "peak_rss_mb": p["peak_rss_mb"],
+                "activations_per_second": p["activations_per_second"],
+            }
+            for p in points
+        ],
+        "slope_traders": loglog_slope(ns, [p["wall_seconds_median"] for p in points])
+        if len(ns) > 1
+        else float("nan"),
         "target_seconds": 60.0,
         "target_peak_mb": 4096.0,
+        "target_slope": 1.0,
     }
 
 

@@ -3,6 +3,7 @@ asserted in the suite; BENCHMARKS.md records it."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from abm.bench import bench_book, bench_scenario, book_stream, loglog_slope, plot_scaling
@@ -84,12 +85,16 @@ def test_the_million_point_runs_the_scaled_default_market_and_states_its_targets
     from abm.bench import bench_million
     from abm.scenarios import load
 
-    r = bench_million(2_000)
+    r = bench_million(2_000, sizes=2)
     cfg = load("default")
     steps = cfg.calendar.trading_days * cfg.calendar.steps_per_day
     p = cfg.retail.activity
     mean, sd = 2_000 * p * steps, (2_000 * p * (1 - p) * steps) ** 0.5
     assert r["n"] == 2_000 and abs(r["activations"] - mean) < 5 * sd
     assert abs(r["ledger_residual"]) < 1e-6
-    assert (r["target_seconds"], r["target_peak_mb"]) == (60.0, 4096.0)
+    assert (r["target_seconds"], r["target_peak_mb"], r["target_slope"]) == (60.0, 4096.0, 1.0)
     assert r["peak_rss_mb"] > 0 and r["wall_seconds"] > 0
+    # the fast path's point, with its cost measured at a tenth of the size too
+    assert r["engine"] == "netted" and [p["n"] for p in r["by_size"]] == [200, 2_000]
+    t = [p["wall_seconds"] for p in r["by_size"]]
+    assert r["slope_traders"] == pytest.approx(np.log(t[1] / t[0]) / np.log(10))
