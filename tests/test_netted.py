@@ -102,6 +102,13 @@ def test_flush_books_what_each_order_shares_by_arrival():
     assert got_value == pytest.approx(expect_value, abs=1e-9)
 
 
+def test_sending_no_orders_sends_nothing():
+    crowd = MarketModel(_small("netted")).crowd
+    empty = np.zeros(0, dtype=np.int64)
+    crowd._send(empty, empty, empty, True, empty, np.zeros(0, bool))
+    assert not crowd.queues and not crowd._fills
+
+
 def test_fill_within_an_omnibus_account_moves_only_fees():
     ch = ClearingHouse(multiplier=10.0, fee_per_lot=0.5)
     acc = ch.open_account("retail", False, 1000.0)

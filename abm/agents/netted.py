@@ -73,7 +73,7 @@ class _Queue:
         self.acc = acc
         self.who = who
         self.want = want
-        self.cum = np.cumsum(want)
+        self.cum = want.cumsum()
         self.done = 0  # lots the exchange has filled
         self.booked = 0  # ... of which booked to the customers
         self.side, self.closes, self.tick, self.kind, self.tag = side, closes, tick, kind, tag
@@ -118,7 +118,7 @@ class _Queue:
 
     def rest(self) -> tuple[np.ndarray, np.ndarray]:
         """The customers not yet filled in full, and their unfilled lots."""
-        filled = np.clip(self.done - (self.cum - self.want), 0, self.want)
+        filled = np.minimum(np.maximum(self.done - (self.cum - self.want), 0), self.want)
         left = self.want - filled
         keep = left > 0
         return self.who[keep], left[keep]
@@ -324,59 +324,71 @@ class NettedCrowd(mesa.Agent):
         if not fills:
             return
         self._fills = []
-        queues: dict[int, list] = {}
+        # the fills by order (first touched first), each order's in the order they printed
+        slot: dict[int, int] = {}
+        queues: list[_Queue] = []
+        fq = []
         for f in fills:
-            e = queues.get(id(f[0]))
-            if e is None:
-                queues[id(f[0])] = e = [f[0]]
-            e.append(f)
+            k = slot.get(id(f[0]))
+            if k is None:
+                k = slot[id(f[0])] = len(queues)
+                queues.append(f[0])
+            fq.append(k)
+        _, qty, price, ref, channel = zip(*fills, strict=True)
+        fq = np.array(fq)
+        by = np.argsort(fq, kind="stable")
+        fq = fq[by]
+        qty = np.array(qty, dtype=np.int64)[by]
+        price = np.array(price)[by]
+        ref = np.array(ref)[by]
+        side = np.array([q.side for q in queues])[fq]
         m = self.multiplier
-        names = sorted({f[4] for f in fills})
-        col = {c: k for k, c in enumerate(names)}
+        gain = side * (ref - price) * m  # per lot: the buyer receives (ref − price)
+        names = sorted(set(channel))
+        chan = np.array([names.index(c) for c in channel])[by] if len(names) > 1 else None
         # one lot axis: order q's lots sit at base_q + (0, total_q]; its new fills cover
         # base_q + (booked_q, booked_q + Σ qty]; between them the running sums stay flat
-        x_edge = [0.0]
-        v_edge = [0.0]
-        g_edge = [[0.0] for _ in names]
-        whos, cums, wants, los, his, shifts, closes_of, counts = [], [], [], [], [], [], [], []
-        base = 0
-        for e in queues.values():
-            q = e[0]
-            lo = base + q.booked
-            x_edge.append(lo)
-            v_edge.append(v_edge[-1])
-            for g in g_edge:
-                g.append(g[-1])
-            at = lo
-            for _, qty, price, ref, channel in e[1:]:
-                at += qty
-                x_edge.append(at)
-                v_edge.append(v_edge[-1] + qty * price)
-                gain = q.side * (ref - price) * m * qty  # the buyer receives (ref − price)
-                k = col[channel]
-                for i, g in enumerate(g_edge):
-                    g.append(g[-1] + (gain if i == k else 0.0))
-            q.booked += at - lo
+        total = np.array([int(q.cum[-1]) for q in queues])
+        base = np.concatenate(([0], np.cumsum(total)[:-1]))
+        booked = np.array([q.booked for q in queues])
+        lo_q = base + booked
+        filled = np.bincount(fq, qty, len(queues)).astype(np.int64)
+        run = np.cumsum(qty)
+        nfills = np.bincount(fq, minlength=len(queues))
+        within = run - np.repeat(np.cumsum(filled) - filled, nfills)  # lots into its order
+        x_end = lo_q[fq] + within
+        x_start = x_end - qty
+        xe = np.column_stack((x_start, x_end)).ravel().astype(float)
+
+        def running(per_lot: np.ndarray) -> np.ndarray:
+            v = np.cumsum(qty * per_lot)
+            return np.column_stack((v - qty * per_lot, v)).ravel()
+
+        v_edge = running(price)
+        g_edges = {
+            c: running(gain if chan is None else np.where(chan == k, gain, 0.0))
+            for k, c in enumerate(names)
+        }
+        whos, cums, wants, closes_of, counts = [], [], [], [], []
+        for k, q in enumerate(queues):
+            new = int(filled[k])
+            q.booked += new
             if len(q.who) > 64:  # a long queue: only the customers these fills reach
-                start = int(np.searchsorted(q.cum, q.booked - (at - lo), "right"))
+                start = int(np.searchsorted(q.cum, q.booked - new, "right"))
                 stop = min(int(np.searchsorted(q.cum, q.booked, "left")) + 1, len(q.cum))
             else:
                 start, stop = 0, len(q.who)
             whos.append(q.who[start:stop])
             cums.append(q.cum[start:stop])
             wants.append(q.want[start:stop])
-            shifts.append(base)
-            los.append(lo)
-            his.append(at)
             closes_of.append(q.closes)
             counts.append(stop - start)
-            base += int(q.cum[-1])
         counts = np.array(counts)
-        shift = np.repeat(np.array(shifts, dtype=np.int64), counts)
+        shift = np.repeat(base, counts)
         cum = np.concatenate(cums) + shift
         want = np.concatenate(wants)
-        lo = np.repeat(np.array(los, dtype=np.int64), counts)
-        hi = np.repeat(np.array(his, dtype=np.int64), counts)
+        lo = np.repeat(lo_q, counts)
+        hi = np.repeat(lo_q + filled, counts)
         end = np.minimum(cum, hi)
         start = np.maximum(cum - want, lo)
         lots = end - start
@@ -384,11 +396,9 @@ class NettedCrowd(mesa.Agent):
         who = np.concatenate(whos)[got]
         lots, start, end = lots[got], start[got], end[got]
         closes = np.repeat(np.array(closes_of), counts)[got]
-        xe = np.array(x_edge, dtype=float)
         value = np.interp(end, xe, v_edge) - np.interp(start, xe, v_edge)
-        for c, g in zip(names, g_edge, strict=True):
-            gain = np.interp(end, xe, g) - np.interp(start, xe, g)
-            np.add.at(self.transfers[c], who, gain)
+        for c, g in g_edges.items():
+            np.add.at(self.transfers[c], who, np.interp(end, xe, g) - np.interp(start, xe, g))
         led = self.ledger
         for closing in (False, True):
             sel = closes == closing
@@ -447,7 +457,8 @@ class NettedCrowd(mesa.Agent):
         self._release(q)
 
     def _release(self, q: _Queue) -> None:
-        if q.closes:
+        """The unfilled lots of a close order's customers are free to close again."""
+        if q.closes and q.done < q.total:
             who, left = q.rest()
             self.pending[who] -= left
 
@@ -805,6 +816,8 @@ class NettedCrowd(mesa.Agent):
         (so that, on average, an aggregate order meets half of the others of its round, as an
         order in the middle of the stream would), each customer queued behind it in arrival
         order; close orders reserve their lots. The fills are then booked (flush)."""
+        if not len(who):
+            return
         closes = np.broadcast_to(np.asarray(closes, dtype=bool), who.shape)
         limit = np.broadcast_to(np.asarray(limit, dtype=bool), who.shape)
         self._net(who, side, qty, closes, tick, limit, tag)
@@ -870,7 +883,8 @@ class NettedCrowd(mesa.Agent):
             self.queues[r.order_id] = q
         else:  # filled, or its rest is gone (a market order): release what did not fill
             self.queues.pop(r.order_id, None)
-            self._release(q)
+            if q.done < q.total:
+                self._release(q)
 
 
 def _by_step(steps: np.ndarray, who: np.ndarray) -> dict[int, np.ndarray]:

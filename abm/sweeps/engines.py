@@ -21,8 +21,19 @@ from abm.statistics import compare_distributions
 
 #: the sweep's column naming the engine of each run
 ENGINE = "param_retail_engine"
-#: columns of a sweep's runs that are not model outputs (identity, timing, the config echoed)
-NOT_OUTPUTS = {"run_id", "point", "replicate", "seed", "spec_hash", "run_seconds", "wall_seconds"}
+#: columns of a sweep's runs that are not model outputs: identity, timing, and the ledger
+#: residuals (the accounting check's rounding, zero to 1e-9 of the money in both engines)
+NOT_OUTPUTS = {
+    "run_id",
+    "point",
+    "replicate",
+    "seed",
+    "spec_hash",
+    "run_seconds",
+    "wall_seconds",
+    "ledger_residual",
+    "next_ledger_residual",
+}
 #: outputs whose difference between the engines is by construction, not a finding: the count
 #: of broker orders (the netted crowd's liquidations go out as one omnibus order a side, the
 #: per-agent broker's as one per account)
