@@ -20,6 +20,7 @@ fields (`from_section` fills them by name), as agents of the user's own classes 
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -336,10 +337,19 @@ def participants(model: mesa.Model, cfg: RunConfig, plugins: Plugins) -> Partici
     ]
     rc = cfg.retail
     targeted = rc.ndnp_target is not None or rc.ndnp_target_share is not None
-    if rc.engine == "netted":
-        crowd = NettedCrowd(model, rc, plugins.rules(), holds_in_harvest=targeted)
+    rules = plugins.rules()
+    if rc.engine == "netted" and rules.name in NettedCrowd.RULES:
+        crowd = NettedCrowd(model, rc, rules, holds_in_harvest=targeted)
     else:
-        crowd = Crowd(model, rc, plugins.rules(), holds_in_harvest=targeted)
+        if rc.engine == "netted":
+            # a rule of one's own decides per trader: it runs on the per-agent engine
+            warnings.warn(
+                f"retail.rules = {rc.rules!r} is a per-trader rule; the netted engine runs "
+                f"only the shipped array rules ({', '.join(NettedCrowd.RULES)}), so this run's "
+                "crowd uses the per-agent engine (retail.engine = 'agents')",
+                stacklevel=2,
+            )
+        crowd = Crowd(model, rc, rules, holds_in_harvest=targeted)
     flow = from_section(TargetFlow, model, rc) if targeted else None
     commercials = []
     co = cfg.commercials

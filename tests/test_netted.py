@@ -220,10 +220,15 @@ class Nervous(RetailRules):
     name = "nervous"
 
 
-def test_a_rule_of_ones_own_needs_the_agent_engine():
+def test_a_rule_of_ones_own_falls_back_to_the_agent_engine_and_says_so():
     cfg = _small("netted", **{"retail.rules": "tests.test_netted:Nervous"})
+    with pytest.warns(UserWarning, match="uses the per-agent engine"):
+        model = MarketModel(cfg)
+    assert type(model.crowd).__name__ == "Crowd"
+    assert all(t.rules.name == "nervous" for t in model.crowd.traders)
+    # built directly, the netted crowd refuses it by name
     with pytest.raises(ValueError, match="retail.engine = 'agents'"):
-        MarketModel(cfg)
+        NettedCrowd(model, model.cfg.retail, model.crowd.rules)
 
 
 def test_holm_by_hand():

@@ -136,10 +136,13 @@ class NettedCrowd(mesa.Agent):
     ``n_rejected``, ``n_liquidations``, ``transfers`` by channel). ``customers()`` lists them
     as a table, ``traders`` as inspectable views."""
 
+    #: the decision rules this engine runs as array operations (`RetailRules.name`)
+    RULES = ("default", "hold")
+
     def __init__(
         self, model: MarketModel, params: Any, rules: RetailRules, holds_in_harvest: bool = False
     ):
-        if rules.name not in ("default", "hold"):
+        if rules.name not in self.RULES:
             raise ValueError(
                 f"retail.rules = {type(rules).__module__}:{type(rules).__name__}: the netted "
                 "engine runs the shipped rules (default, hold) as array operations; a rule of "
