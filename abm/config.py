@@ -397,13 +397,13 @@ class RetailConfig(_Section):
         "for large crowds; ODD §7 states what changes).",
     )
     netting_rounds: int = Field(
-        8,
+        2,
         ge=1,
         le=1000,
         description="netted engine: the rounds a phase's orders are netted in (customers in "
-        "arrival order, split evenly); each round reads the market afresh (mid, mark) after "
-        "the last round traded. 1 = one netting a phase (fastest; the crowd's limit prices "
-        "then all read the phase's opening mid).",
+        "arrival order, split evenly); each round reads the market afresh (the mark for "
+        "stop-losses and margin) after the last round traded. 1 = one netting a phase, the "
+        "fastest; more rounds, a market closer to the per-agent one and slower.",
     )
     rules: str = Field(
         "default",

@@ -238,6 +238,27 @@ def test_holm_by_hand():
     assert math.isnan(got[3])
 
 
+def test_engine_comparison_pairs_the_runs_on_their_seeds():
+    from abm.sweeps.engines import engine_comparison
+
+    # replicate k of both engines shares a seed: the paired difference of x is exactly +2
+    # in every pair, so its interval is [2, 2]; y differs by pair and is not paired away
+    runs = pd.DataFrame(
+        {
+            "replicate": [0, 1, 2, 0, 1, 2],
+            "param_retail_engine": ["agents"] * 3 + ["netted"] * 3,
+            "x": [1.0, 5.0, 9.0, 3.0, 7.0, 11.0],
+            "y": [1.0, 2.0, 3.0, 3.0, 1.0, 2.0],
+        }
+    )
+    t = engine_comparison(runs).set_index("metric")
+    assert t.loc["x", ["diff", "diff_lo", "diff_hi"]].tolist() == pytest.approx([2, 2, 2])
+    assert t.loc["x", "n_pairs"] == 3
+    assert t.loc["y", "diff"] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="holds engines"):
+        engine_comparison(runs[runs["param_retail_engine"] == "agents"])
+
+
 def test_compare_distributions_finds_a_shift_and_not_noise():
     rng = np.random.default_rng(0)
     a = pd.DataFrame({"x": rng.normal(0, 1, 40), "y": rng.normal(0, 1, 40), "k": 3.0})

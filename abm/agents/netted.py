@@ -47,6 +47,8 @@ if TYPE_CHECKING:
     from abm.model import MarketModel
 
 WAITING, HOLDING, CLOSING, DONE = 0, 1, 2, 3
+#: an order's kind: market, limit at a tick, limit at an offset from the mid when sent
+MARKET, LIMIT, RELATIVE = 0, 1, 2
 _TICKS = 2**41  # the span of ticks an order key holds
 STATES = np.array(["waiting", "holding", "closing", "done"])
 
@@ -788,7 +790,10 @@ class NettedCrowd(mesa.Agent):
             tick = np.maximum(tick, lo)
         if hi is not None:
             tick = np.minimum(tick, hi)
-        tick = np.where(limit, tick, 0)
+        # a limit is its offset from the mid, priced when its aggregate order is sent (the
+        # estimate here serves the margin check)
+        off = (u_offset * (cfg.limit_offset_ticks + 1)).astype(np.int64)
+        kind = np.where(limit, RELATIVE, MARKET)
         opening = ~closes
         if opening.any():
             led = self.ledger
@@ -802,16 +807,18 @@ class NettedCrowd(mesa.Agent):
             if bad.any():
                 self.n_rejected[who[bad]] += 1
                 ok = ~bad
-                who, side, qty, closes, tick, limit = (
+                who, side, qty, closes, tick, kind, off = (
                     who[ok],
                     side[ok],
                     qty[ok],
                     closes[ok],
                     tick[ok],
-                    limit[ok],
+                    kind[ok],
+                    off[ok],
                 )
         if len(who):
-            self._send(who, side, qty, closes, tick, limit)
+            price = np.where(kind == RELATIVE, off, np.where(kind == LIMIT, tick, 0))
+            self._send(who, side, qty, closes, price, kind)
 
     def _send(self, who, side, qty, closes, tick, limit, tag: str = "ordinary") -> None:
         """Net the customers' orders into one omnibus order per (account, side, open or close,
@@ -822,7 +829,7 @@ class NettedCrowd(mesa.Agent):
         if not len(who):
             return
         closes = np.broadcast_to(np.asarray(closes, dtype=bool), who.shape)
-        limit = np.broadcast_to(np.asarray(limit, dtype=bool), who.shape)
+        limit = np.broadcast_to(np.asarray(limit, dtype=np.int64), who.shape)
         self._net(who, side, qty, closes, tick, limit, tag)
         self.flush()
 
@@ -830,7 +837,7 @@ class NettedCrowd(mesa.Agent):
         d = self.ledger.direction[who].astype(np.int64)
         # one integer key per (account, side, close, limit, tick): ticks fit in 2**40 either
         # side of zero, far beyond any price band
-        key = ((((d > 0) * 2 + (side > 0)) * 2 + closes) * 2 + limit) * _TICKS + (
+        key = ((((d > 0) * 2 + (side > 0)) * 2 + closes) * 4 + limit) * _TICKS + (
             tick + _TICKS // 2
         )
         order = np.argsort(key, kind="stable")  # by group, arrival order within each
@@ -844,7 +851,7 @@ class NettedCrowd(mesa.Agent):
             members = order[starts[g] : ends[g]]
             k, gtick = divmod(int(sk[starts[g]]), _TICKS)
             gtick -= _TICKS // 2
-            k, glimit = divmod(k, 2)
+            k, glimit = divmod(k, 4)
             k, gclose = divmod(k, 2)
             gpos, gbuy = divmod(k, 2)
             acc = self.long_account if gpos else self.short_account
@@ -862,6 +869,10 @@ class NettedCrowd(mesa.Agent):
 
     def _submit(self, acc: Account, q: _Queue) -> None:
         ex = self.exchange
+        if q.kind == RELATIVE:  # its price from the mid as it is sent
+            mid = ex.book.mid()
+            ref = ex.contract.to_tick(ex.settle_price) if mid is None else round(mid)
+            q.tick, q.kind = ex.book.clip(ref - q.side * q.tick), LIMIT
         self._current = self._incoming = q
         self._sending = acc
         price = q.tick if q.kind else None
