@@ -685,8 +685,9 @@ def engines(
     )
     for _, r in table[tested].nsmallest(5, "p").iterrows():
         typer.echo(
-            f"  {'✗ ' if r.differs else '  '}{r.metric:<44} agents {r.mean_a:>14.6g}  "
-            f"netted {r.mean_b:>14.6g}  p {r.p:.3g}  Holm {r.p_holm:.3g}"
+            f"  {'✗ ' if r.differs else '  '}{r.metric:<40} agents {r.mean_a:>12.6g}  "
+            f"netted {r.mean_b:>12.6g}  p {r.p:.3g}  Holm {r.p_holm:.3g}  paired "
+            f"{r['diff']:+.4g} [{r.diff_lo:+.4g}, {r.diff_hi:+.4g}]"
         )
     typer.echo(f"table {folder / 'engines.parquet'}, figure {png}")
     raise typer.Exit(1 if len(differ) else 0)

@@ -87,10 +87,29 @@ def split(runs: pd.DataFrame, a: str = "agents", b: str = "netted") -> tuple[pd.
 
 def engine_comparison(runs: pd.DataFrame, level: float = 0.01) -> pd.DataFrame:
     """Every output's distribution under the per-agent and the netted engine (rows: metrics;
-    ``mean_a`` per-agent, ``mean_b`` netted), tested at ``level`` after Holm's correction."""
+    ``mean_a`` per-agent, ``mean_b`` netted), tested at ``level`` after Holm's correction;
+    and, the runs being paired on seeds (replicate k of both engines shares a seed), the
+    paired difference netted − per-agent with its 95 % interval (``diff``, ``diff_lo``,
+    ``diff_hi``, ``n_pairs``; NaN where a metric is not finite in every pair)."""
+    from abm.statistics import paired_effect
+
     agents, netted = split(runs)
     cols = [c for c in outputs(runs) if c != ENGINE]
-    return compare_distributions(agents, netted, level=level, columns=cols)
+    table = compare_distributions(agents, netted, level=level, columns=cols)
+    a = agents.set_index("replicate") if "replicate" in agents else agents
+    b = netted.set_index("replicate") if "replicate" in netted else netted
+    common = a.index.intersection(b.index)
+    diffs = []
+    for c in table["metric"]:
+        x = pd.to_numeric(b.loc[common, c], errors="coerce").to_numpy(float)
+        y = pd.to_numeric(a.loc[common, c], errors="coerce").to_numpy(float)
+        if len(common) >= 2 and np.isfinite(x).all() and np.isfinite(y).all():
+            e = paired_effect(x, y)
+            diffs.append((e["mean"], e["lo"], e["hi"], e["n"]))
+        else:
+            diffs.append((np.nan, np.nan, np.nan, 0))
+    table[["diff", "diff_lo", "diff_hi", "n_pairs"]] = pd.DataFrame(diffs, index=table.index)
+    return table
 
 
 def engine_figure(runs: pd.DataFrame, table: pd.DataFrame, path: Path) -> Path:
