@@ -202,6 +202,7 @@ class NettedCrowd(mesa.Agent):
         closing = (pop.close_step >= 0) & (pop.close_step < deadline)
         self.closes = _by_step(pop.close_step[closing], np.flatnonzero(closing))
         ex.day_end_hooks.append(self.day_end)
+        ex.broker.customer_desks.append(self)
 
     # -- what the model reads ---------------------------------------------------------------
     def __len__(self) -> int:
@@ -538,9 +539,7 @@ class NettedCrowd(mesa.Agent):
         before = ex.after_deadline()
         if ex.calendar.is_day_start(step) and not before:
             self._repost_closers()
-            self._start_liquidations()
         if not before:
-            self._work_liquidations()
             self._scheduled(step)
         if self.n == 0:
             return
@@ -577,6 +576,22 @@ class NettedCrowd(mesa.Agent):
         tick = ex.book.clip(ex.contract.to_tick(ex.settle_price))
         d = self.ledger.direction[who].astype(np.int64)
         self._send(who, -d, free, True, np.full(len(who), tick), np.ones(len(who), bool))
+
+    # -- the broker's desk for the customers (`Broker.customer_desks`) ------------------------
+    def open_day(self) -> None:
+        """At the open, with the broker's own liquidations: the customers called at the last
+        settlement and still short of maintenance are queued for liquidation."""
+        if not self.exchange.after_deadline():
+            self.flush()
+            self._start_liquidations()
+
+    def work(self) -> None:
+        """When the broker works its liquidations (after the quotes, before anyone else
+        trades): the customers' liquidations still open are sent."""
+        if not self.exchange.after_deadline():
+            self.flush()
+            self._work_liquidations()
+            self.flush()
 
     def _start_liquidations(self) -> None:
         """At the open, the customers called yesterday still under maintenance at yesterday's

@@ -62,6 +62,9 @@ class Broker:
         #: whether the deadline has passed: a fill that leaves an account without delivery
         #: rights holding lots queues it for forced close
         self.past_deadline = False
+        #: desks margining the customers behind omnibus accounts (``open_day()`` and
+        #: ``work()``, called when this desk does the same for accounts)
+        self.customer_desks: list = []
 
     # -- when accounts are handed over ----------------------------------------------------------
     def open_day(self, called: list[Account]) -> None:
@@ -78,6 +81,8 @@ class Broker:
                 acc.margin_called = False
                 continue
             self.liquidate(acc, ex.prev_settle, rate, eq)
+        for desk in self.customer_desks:
+            desk.open_day()
 
     def check_intraday(self) -> None:
         """Real-time risk control: accounts below maintenance at the mark are liquidated at
@@ -210,6 +215,8 @@ class Broker:
                     ex.clearing.cover_negative_equity(acc, ex.mark)
             else:
                 self.liquidating[acc_id] = left
+        for desk in self.customer_desks:
+            desk.work()
 
     def _forced_can_fill(self) -> bool:
         """Whether working the forced closes could fill anything: opposite forced closes can
