@@ -127,6 +127,86 @@ def test_fill_within_an_omnibus_account_moves_only_fees():
         ch.fill_within(acc, 1, 101.0, False, False, 100.0, "ordinary")
 
 
+@pytest.mark.parametrize(
+    ("order", "fill", "expect_left"),
+    [
+        # the whole book of 10 lots in one order (the default one-step window): the 4 lots
+        # the auction fills go to customers a, b, c in that order, a in full first
+        (10, 4, [0, 3, 3]),
+        # a paced slice of 5 lots: pro rata 1, 2.5, 1.5 -> 1, 2, 1 and the one left over to
+        # the larger remainder, b before c on the tie -> 1, 3, 1; 3 lots fill a's 1 and 2 of b
+        (5, 3, [1, 3, 3]),
+    ],
+)
+def test_the_brokers_forced_close_fills_customers_in_order_by_hand(order, fill, expect_left):
+    """As the per-agent broker: a paced forced close is sliced over the customers pro rata
+    (largest remainder, the earlier on a tie), and what the auction fills goes to the slices
+    in customer order; what is not filled is free to close again."""
+    model = MarketModel(_small("netted", **{"retail.n_traders": 40}))
+    crowd: NettedCrowd = model.crowd
+    led = crowd.ledger
+    a, b, c = crowd.members[1][:3]
+    led.lots[:] = 0
+    led.lots[[a, b, c]] = [2, 5, 3]
+    led.basis[[a, b, c]] = 100.0
+    cash0 = led.cash.copy()
+    acc = crowd.long_account
+    crowd.expect_forced(acc, SELL, order)
+    assert crowd.pending[[a, b, c]].sum() == order
+    crowd.on_fill(acc, 987654, SELL, fill, 90.0, True, 100.0, "harvest_forced_close")
+    crowd.forced_sent(acc)
+    crowd.flush()
+    assert led.lots[[a, b, c]].tolist() == expect_left
+    assert crowd.pending.sum() == 0 and not crowd.queues and not crowd._forced
+    sold = np.array([2, 5, 3]) - np.array(expect_left)
+    # each sold lot realises (90 - 100) x multiplier and pays the fee
+    m, fee = crowd.multiplier, model.exchange.clearing.fee_per_lot
+    got = led.cash[[a, b, c]] - cash0[[a, b, c]]
+    assert got == pytest.approx(sold * (-10.0 * m - fee))
+    # the sellers' execution transfer: (fair - price) x lots x multiplier to the buyer
+    assert crowd.transfers["harvest_forced_close"][[a, b, c]] == pytest.approx(-sold * 10.0 * m)
+
+
+def test_after_the_deadline_an_unanswered_call_counts_but_the_forced_close_trades():
+    """As the per-agent broker: after the deadline a customer still short of maintenance at
+    the open is counted as liquidated, and the liquidation sends nothing, the forced close
+    closing its lots."""
+    model = MarketModel(_small("netted", **{"retail.n_traders": 40}))
+    ex = model.exchange
+    while not ex.after_deadline():
+        model.step()
+    crowd: NettedCrowd = model.crowd
+    led = crowd.ledger
+    i = int(crowd.members[1][0])
+    led.lots[i], led.basis[i] = 10, ex.prev_settle
+    led.cash[i] = 1.0  # far below 10 lots' maintenance
+    crowd.called = np.array([i])
+    started = ex.broker.n_liquidations_started
+    orders = ex.broker.n_liquidation_orders
+    before = int(crowd.n_liquidations[i])
+    crowd.open_day()
+    assert crowd.n_liquidations[i] == before + 1
+    assert ex.broker.n_liquidations_started == started + 1
+    crowd.work()
+    assert ex.broker.n_liquidation_orders == orders
+    assert led.lots[i] == 10
+
+
+def test_a_forced_close_below_zero_makes_each_customer_whole_once():
+    """`wti_2020` at 2,000 traders: the deadline auction prints below zero and leaves the
+    long customers flat with negative cash. Each is made whole once, by the broker, before the
+    broker looks at the omnibus account (which is then flat at zero): the customers' deficits
+    add up to the run's bad debt, and every settlement reconciles (or the run would stop)."""
+    model = MarketModel(load("wti_2020", {"retail.engine": "netted", "retail.n_traders": 2000}))
+    s = model.run().summary
+    led = model.crowd.ledger
+    assert s["settlement_deadline_day"] < 0
+    assert s["n_negative_equity"] == int(led.went_negative.sum()) > 0
+    assert math.fsum(led.bad_debt_received) == pytest.approx(s["bad_debt"], rel=1e-12)
+    assert s["bad_debt"] == pytest.approx(s["bad_debt_broker"] + s["bad_debt_insurance_fund"])
+    assert abs(s["ledger_residual"]) < 1e-6 * s["bad_debt"]
+
+
 def _small(engine: str, **updates):
     return load("small", {"retail.engine": engine, **updates})
 

@@ -14,10 +14,13 @@ follow the same rules, vectorised; what changes is how their orders reach the bo
 - an omnibus order's fills are shared among its customers by arrival
   ([`allocate_by_arrival`][abm.exchange.omnibus.allocate_by_arrival] arithmetic: the first
   customer's lots take the first trades' prices); the broker's forced close of the omnibus
-  account is shared pro rata over the lots the customers hold
-  ([`allocate_pro_rata`][abm.exchange.omnibus.allocate_pro_rata]);
-- the decisions of a phase read the market as it stands when the phase starts (the mark does
-  not move between two customers of one step), and a customer acts at most once a step;
+  account is sliced over the customers pro rata to the lots they hold free
+  ([`allocate_pro_rata`][abm.exchange.omnibus.allocate_pro_rata]), and its fills go to the
+  slices in customer order, as the per-agent broker slices a paced close over accounts and
+  its auction fills them in account order;
+- the decisions of a round read the market as it stands when the round starts (the mark does
+  not move between two customers of one round); a customer whose clock fires twice in a step
+  acts twice, the second time after the step's first firings have traded;
 - two customers of one omnibus account trade with each other in the book as two retail
   accounts do (the book lets an omnibus account's orders meet; the clearing house books the
   fill's fees, the customers' broker the rest);
@@ -194,6 +197,8 @@ class NettedCrowd(mesa.Agent):
         self._current: _Queue | None = None  # the omnibus order being submitted
         self._incoming: _Queue | None = None  # ... until its first fill names its order id
         self._sending: Account | None = None
+        #: the broker's forced-close orders being sent, by omnibus account id
+        self._forced: dict[int, _Queue] = {}
         #: fills of queued orders not yet booked to their customers: (queue, lots, price,
         #: fair value, channel)
         self._fills: list[tuple[_Queue, int, float, float, str]] = []
@@ -292,31 +297,27 @@ class NettedCrowd(mesa.Agent):
         channel: str,
     ) -> None:
         """A fill of ``qty`` lots at ``price`` on one of the omnibus accounts' orders: the
-        customers queued behind it share it by arrival; a broker's order (the forced close)
-        is shared pro rata over the lots the customers hold free."""
+        customers queued behind it share it by arrival (behind a broker's forced close, its
+        slices in customer order: `expect_forced`)."""
         q = self.queues.get(order_id)
         if q is None and self._incoming is not None and acc is self._sending:
             q = self._incoming
             self.queues[order_id] = q
             self._incoming = None
+        if q is None:
+            q = self._forced.get(acc.id)
+            if q is not None:
+                self.queues[order_id] = q
         if q is not None:  # booked to its customers when the crowd next looks (flush)
             q.done += qty
             if q.done >= q.total:
                 del self.queues[order_id]
             self._fills.append((q, qty, price, ref_price, channel))
         else:
-            self.flush()
-            idx = self.members[1 if acc is self.long_account else -1]
-            free = self.ledger.lots[idx] - self.pending[idx]
-            share = allocate_pro_rata(free, qty)
-            if int(share.sum()) != qty:
-                raise InvariantError(
-                    f"step {self.exchange.step}: omnibus account {acc.id} filled {qty} lots; "
-                    f"its customers hold {int(free.sum())} free to close"
-                )
-            nz = share > 0
-            who, lots = idx[nz], share[nz]
-            self._book(who, lots, price, closes, side, ref_price, channel)
+            raise InvariantError(
+                f"step {self.exchange.step}: omnibus account {acc.id} filled {qty} lots on "
+                f"order {order_id}, which neither its customers sent nor its broker announced"
+            )
 
     def flush(self) -> None:
         """Book the fills of the crowd's queued orders since the last flush to their
@@ -460,7 +461,44 @@ class NettedCrowd(mesa.Agent):
         q = self.queues.pop(order_id, None)
         if q is None or q is self._current:  # the order being sent: its sender settles it
             return
+        if self._forced.get(acc.id) is q:  # the broker's: settled by `forced_sent`
+            return
         self._release(q)
+
+    # -- the broker's forced close of an omnibus account ---------------------------------------
+    def expect_forced(self, acc: Account, side: int, lots: int) -> None:
+        """The broker is about to send a forced close of ``lots`` lots on ``side`` for omnibus
+        account ``acc``: its customers holding lots free to close are queued behind it in
+        customer order, each for its pro-rata slice of the order (largest remainder), their
+        lots reserved. The fills then go to the slices in that order (`flush`), as the
+        per-agent broker slices its paced close over accounts and its call auction, or its
+        market orders sent one by one, fill the accounts in order."""
+        self.flush()
+        idx = self.members[1 if acc is self.long_account else -1]
+        free = np.maximum(self.ledger.lots[idx] - self.pending[idx], 0)
+        share = allocate_pro_rata(free, lots)
+        if int(share.sum()) != lots:
+            raise InvariantError(
+                f"step {self.exchange.step}: the broker force-closes {lots} lots of omnibus "
+                f"account {acc.id}; its customers hold {int(free.sum())} free to close"
+            )
+        nz = share > 0
+        q = _Queue(idx[nz], share[nz], side, True, 0, MARKET, "forced_close", acc)
+        self.pending[q.who] += q.want
+        self._forced[acc.id] = q
+
+    def forced_sent(self, acc: Account) -> None:
+        """The broker's forced close of ``acc`` has traded what it could: the fills are booked
+        to the customers at once (so that a customer left flat below zero is made whole
+        before the broker looks at the omnibus account's own equity), and the unfilled lots
+        are released (the order does not rest)."""
+        q = self._forced.pop(acc.id, None)
+        if q is None:
+            return
+        for oid in [oid for oid, x in self.queues.items() if x is q]:
+            del self.queues[oid]
+        self._release(q)
+        self.flush()
 
     def _release(self, q: _Queue) -> None:
         """The unfilled lots of a close order's customers are free to close again."""
@@ -549,9 +587,18 @@ class NettedCrowd(mesa.Agent):
         if k and not before:
             who = model.rng.integers(0, self.n, k)
             u = model.rng.random((k, 5))
-            _, first = np.unique(who, return_index=True)
-            first.sort()  # one action per customer a step, in arrival order
-            self._act(who[first], u[first])
+            # a customer whose clock fires twice in a step acts twice, as a per-agent trader
+            # does: its first firings act (in arrival order), then its second ones, once the
+            # first have traded, and so on
+            while len(who):
+                _, first = np.unique(who, return_index=True)
+                first.sort()
+                self._act(who[first], u[first])
+                if len(first) == len(who):
+                    break
+                later = np.ones(len(who), bool)
+                later[first] = False
+                who, u = who[later], u[later]
 
     #: the trading probability this step: the per-agent crowd's attention rule
     _activity = Crowd._activity
@@ -580,10 +627,11 @@ class NettedCrowd(mesa.Agent):
     # -- the broker's desk for the customers (`Broker.customer_desks`) ------------------------
     def open_day(self) -> None:
         """At the open, with the broker's own liquidations: the customers called at the last
-        settlement and still short of maintenance are queued for liquidation."""
-        if not self.exchange.after_deadline():
-            self.flush()
-            self._start_liquidations()
+        settlement and still short of maintenance are queued for liquidation. After the
+        deadline they are counted as the per-agent broker counts them, but the forced close,
+        not the liquidation, trades their lots (`work` sends nothing then)."""
+        self.flush()
+        self._start_liquidations()
 
     def work(self) -> None:
         """When the broker works its liquidations (after the quotes, before anyone else

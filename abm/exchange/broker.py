@@ -174,11 +174,17 @@ class Broker:
             buys = slice_pro_rata(buys, -(-sum(buys) // left))
         for acc, sell, buy in zip(holding, sells, buys, strict=True):
             batch += [(acc, side, lots) for side, lots in ((SELL, sell), (BUY, buy)) if lots]
+        for acc, side, lots in batch:
+            if acc.customers is not None:  # its customers queue behind the desk's order
+                acc.customers.expect_forced(acc, side, lots)
         if batch and ex.calendar.forced_close_auction:
             ex.close_in_auction(batch, "forced_close")
         else:
             for acc, side, lots in batch:
                 ex.submit(acc, side, lots, None, "market", "close", "forced_close", False)
+        for acc, _, _ in batch:
+            if acc.customers is not None:
+                acc.customers.forced_sent(acc)
         for acc, _, _ in batch:
             if not acc.lots:
                 self._forced_done(acc)
