@@ -34,7 +34,7 @@ from abm.agents import (
 )
 from abm.agents.netted import NettedCrowd
 from abm.agents.pricing import POLICIES
-from abm.agents.retail import RULES, RetailRules
+from abm.agents.retail import RULES, RetailRules, runs_as_arrays
 from abm.agents.target_flow import TargetFlow
 from abm.config import ConfigError, RunConfig
 from abm.delivery import DeliveryCurve
@@ -338,14 +338,14 @@ def participants(model: mesa.Model, cfg: RunConfig, plugins: Plugins) -> Partici
     rc = cfg.retail
     targeted = rc.ndnp_target is not None or rc.ndnp_target_share is not None
     rules = plugins.rules()
-    if rc.engine == "netted" and rules.name in NettedCrowd.RULES:
+    if rc.engine == "netted" and runs_as_arrays(rules):
         crowd = NettedCrowd(model, rc, rules, holds_in_harvest=targeted)
     else:
         if rc.engine == "netted":
-            # a rule of one's own decides per trader: it runs on the per-agent engine
+            # a rule of one's own that decides only per trader runs on the per-agent engine
             warnings.warn(
-                f"retail.rules = {rc.rules!r} is a per-trader rule; the netted engine runs "
-                f"only the shipped array rules ({', '.join(NettedCrowd.RULES)}), so this run's "
+                f"retail.rules = {rc.rules!r} is a per-trader rule (it changes act, "
+                "opening_lots or on_margin_call without a vectorised act_many), so this run's "
                 "crowd uses the per-agent engine (retail.engine = 'agents')",
                 stacklevel=2,
             )

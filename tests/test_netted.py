@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from abm.agents.netted import CustomerView, NettedCrowd, _Queue
-from abm.agents.retail import RetailRules
+from abm.agents.retail import Actions, HoldToDeadline, RetailRules, runs_as_arrays
 from abm.exchange import BUY, SELL
 from abm.exchange.clearing import CHANNELS, ClearingHouse, InvariantError
 from abm.model import MarketModel
@@ -295,9 +295,87 @@ def test_what_the_netted_engine_cannot_run_is_refused_by_name(updates, field):
 
 
 class Nervous(RetailRules):
-    """A rule of one's own: it runs per trader, so only on the per-agent engine."""
+    """A rule of one's own: it changes ``act`` only, so it runs per trader, on the per-agent
+    engine."""
 
     name = "nervous"
+
+    def act(self, trader, u):
+        if u[0] < 0.5:
+            trader.start_closing()
+        else:
+            super().act(trader, u)
+
+
+class StopEveryone(RetailRules):
+    """A vectorised rule of one's own: every customer holding lots whose clock fires is
+    stopped out; per trader the same."""
+
+    name = "stop_everyone"
+
+    def act(self, trader, u):
+        if trader.account.lots:
+            trader.state = "stopped"
+            trader.close_now()
+
+    def act_many(self, t):
+        stop = t.lots > 0
+        return Actions(stop, np.zeros(len(stop), bool), np.zeros(len(stop), np.int64))
+
+
+class Margin(RetailRules):
+    def on_margin_call(self, trader, amount):
+        return None
+
+
+class Bad(RetailRules):
+    def act_many(self, t):
+        return Actions(t.lots > 0, t.lots > 0, np.zeros(len(t.lots), np.int64))
+
+
+@pytest.mark.parametrize(
+    ("rules", "arrays"),
+    [
+        (RetailRules(), True),
+        (HoldToDeadline(), True),
+        (Nervous(), False),  # act without act_many
+        (StopEveryone(), True),  # both
+        (Margin(), False),  # the netted engine's calls are the shipped rule's
+    ],
+)
+def test_which_rules_run_as_arrays(rules, arrays):
+    assert runs_as_arrays(rules) is arrays
+
+
+def test_a_vectorised_rule_of_ones_own_runs_on_the_netted_engine():
+    """`StopEveryone.act_many` by hand: 3 long customers holding 2, 0 and 4 lots fire; the two
+    holding are stopped (closing, their lots sent at market), the flat one is left holding."""
+    model = MarketModel(_small("netted", **{"retail.rules": "tests.test_netted:StopEveryone"}))
+    crowd: NettedCrowd = model.crowd
+    assert type(crowd.rules) is StopEveryone
+    led = crowd.ledger
+    a, b, c = crowd.members[1][:3]
+    led.lots[[a, b, c]] = [2, 0, 4]
+    led.basis[[a, b, c]] = crowd.exchange.settle_price
+    crowd.state[[a, b, c]] = 1  # holding
+    sent = []
+    crowd._send = lambda who, side, qty, closes, tick, limit, tag="ordinary": sent.append(
+        (who.tolist(), side.tolist(), qty.tolist(), bool(np.all(closes)), tick.tolist())
+    )
+    crowd._act(np.array([a, b, c]), np.full((3, 5), 0.9))
+    assert crowd.state[[a, b, c]].tolist() == [2, 1, 2]  # closing, holding, closing
+    # one market close (tick 0, limit off) of every free lot, sold by the long customers
+    assert sent == [([a, c], [SELL, SELL], [2, 4], True, [0, 0])]
+
+
+def test_a_rule_that_contradicts_itself_is_refused_by_name():
+    model = MarketModel(_small("netted", **{"retail.rules": "tests.test_netted:Bad"}))
+    crowd = model.crowd
+    i = crowd.members[1][0]
+    crowd.ledger.lots[i] = 3
+    crowd.state[i] = 1
+    with pytest.raises(ValueError, match=r"Bad\.act_many: customer 0 .* stops and starts"):
+        crowd._act(np.array([i]), np.full((1, 5), 0.9))
 
 
 def test_a_rule_of_ones_own_falls_back_to_the_agent_engine_and_says_so():

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from abm.agents.crowd import Crowd, draw_population
+from abm.agents.retail import Acting, Actions, runs_as_arrays
 from abm.exchange import BUY, SELL
 from abm.exchange.clearing import CHANNELS, Account, InvariantError
 from abm.exchange.omnibus import CustomerLedger, allocate_pro_rata, lots_to_liquidate
@@ -141,22 +142,19 @@ class NettedCrowd(mesa.Agent):
     ``n_rejected``, ``n_liquidations``, ``transfers`` by channel). ``customers()`` lists them
     as a table, ``traders`` as inspectable views."""
 
-    #: the decision rules this engine runs as array operations (`RetailRules.name`)
-    RULES = ("default", "hold")
-
     def __init__(
         self, model: MarketModel, params: Any, rules: RetailRules, holds_in_harvest: bool = False
     ):
-        if rules.name not in self.RULES:
+        if not runs_as_arrays(rules):
             raise ValueError(
                 f"retail.rules = {type(rules).__module__}:{type(rules).__name__}: the netted "
-                "engine runs the shipped rules (default, hold) as array operations; a rule of "
-                "your own runs per trader: set retail.engine = 'agents'"
+                "engine decides with act_many (array operations); this rule changes act, "
+                "opening_lots or on_margin_call without it and runs per trader: set "
+                "retail.engine = 'agents'"
             )
         super().__init__(model)
         self.params = params
         self.rules = rules
-        self.hold = rules.name == "hold"
         self.rounds = params.netting_rounds
         self.holds_in_harvest = holds_in_harvest
         ex = model.exchange
@@ -774,26 +772,37 @@ class NettedCrowd(mesa.Agent):
         return np.clip(lots, cfg.lots_min, cfg.lots_max).astype(np.int64)
 
     def _act(self, who: np.ndarray, u: np.ndarray) -> None:
-        """The customers whose clock fired, as `RetailRules.act`: those holding honour the
-        stop-loss, may start closing, then trade noise or trend round trips in their
-        direction."""
+        """The customers whose clock fired and who hold a position before the deadline decide
+        at once ([`RetailRules.act_many`][abm.agents.retail.RetailRules.act_many]: the
+        shipped rule honours the stop-loss, may start closing, then trades noise or trend
+        round trips in its direction); their orders are then sent."""
         ex = self.exchange
-        if ex.step >= ex.deadline_step or self.hold:
+        if ex.step >= ex.deadline_step:
             return
         keep = self.state[who] == HOLDING
         who, u = who[keep], u[keep]
-        if self.holds_in_harvest and ex.step >= ex.harvest_start_step:
-            return
         if not len(who):
             return
-        cfg = self.params
         led = self.ledger
         lots = led.lots[who]
-        dep = led.deposits[who]
-        has = lots > 0
-        eq = led.equity(ex.mark, who)
-        stopped = has & (eq - dep < -cfg.stop_loss * dep)
-        closing = has & ~stopped & (u[:, 0] < cfg.close_hazard_base)
+        t = Acting(
+            who=who,
+            direction=led.direction[who].astype(np.int64),
+            lots=lots,
+            free=lots - self.pending[who],
+            deposits=led.deposits[who],
+            equity=led.equity(ex.mark, who),
+            trend=self.pop.trend[who],
+            round_trip_lots=self.round_trip_lots[who],
+            u=u,
+            mark=ex.mark,
+            trend_signal=self.trend_signal,
+            harvest_hold=self.holds_in_harvest and ex.step >= ex.harvest_start_step,
+            step=ex.step,
+            params=self.params,
+        )
+        acts = self._checked(self.rules.act_many(t), len(who))
+        stopped, closing, qty = acts.stop, acts.start_closing, acts.qty
         if stopped.any():
             s = who[stopped]
             self.state[s] = CLOSING
@@ -804,22 +813,47 @@ class NettedCrowd(mesa.Agent):
             self._send(s, -d, free[go], True, np.zeros(len(s), np.int64), np.zeros(len(s), bool))
         if closing.any():
             self._start_closing(who[closing])
-        if not cfg.noise_trading:
+        trade = qty != 0
+        if not trade.any():
             return
-        rest = ~stopped & ~closing
-        who, u = who[rest], u[rest]
-        if not len(who):
-            return
+        u_kind = u[:, 3] if acts.u_kind is None else acts.u_kind
+        u_offset = u[:, 4] if acts.u_offset is None else acts.u_offset
+        who, qty, u_kind, u_offset = who[trade], qty[trade], u_kind[trade], u_offset[trade]
         d = led.direction[who].astype(np.int64)
-        ret = self.trend_signal
-        coin = u[:, 1] < 0.5
-        add = np.where(self.pop.trend[who], ret * d > 0, coin) if ret != 0 else coin
-        qty = 1 + np.floor(u[:, 2] * self.round_trip_lots[who]).astype(np.int64)
+        add = qty > 0
         free = led.lots[who] - self.pending[who]
         reduce = ~add & (free > 0)
-        qty = np.where(add, qty, np.minimum(qty, np.maximum(free, 0)))
+        qty = np.where(add, qty, np.minimum(-qty, np.maximum(free, 0)))
         go = add | reduce
-        self._orders(who[go], d[go], qty[go], reduce[go], u[go, 3], u[go, 4])
+        self._orders(who[go], d[go], qty[go], reduce[go], u_kind[go], u_offset[go])
+
+    def _checked(self, acts: Actions, k: int) -> Actions:
+        """A vectorised rule's actions, or a ValueError naming the rule and the field."""
+        rule = f"{type(self.rules).__module__}:{type(self.rules).__name__}.act_many"
+        if not isinstance(acts, Actions):
+            raise ValueError(f"{rule} returned {type(acts).__name__}: it must return Actions")
+        for name, kind in (("stop", "b"), ("start_closing", "b"), ("qty", "i")):
+            v = getattr(acts, name)
+            if not isinstance(v, np.ndarray) or v.shape != (k,) or v.dtype.kind != kind:
+                raise ValueError(
+                    f"{rule}: Actions.{name} must be a {'bool' if kind == 'b' else 'integer'} "
+                    f"array of the {k} acting customers; got "
+                    f"{getattr(v, 'dtype', type(v).__name__)} of shape {getattr(v, 'shape', '?')}"
+                )
+        for name in ("u_kind", "u_offset"):
+            v = getattr(acts, name)
+            if v is not None and (not isinstance(v, np.ndarray) or v.shape != (k,)):
+                raise ValueError(f"{rule}: Actions.{name} must be None or {k} uniforms")
+        both = acts.stop & acts.start_closing
+        busy = (acts.stop | acts.start_closing) & (acts.qty != 0)
+        if both.any() or busy.any():
+            i = int(np.flatnonzero(both | busy)[0])
+            raise ValueError(
+                f"{rule}: customer {i} of the {k} acting both "
+                + ("stops and starts closing" if both[i] else "closes and orders qty != 0")
+                + ": a customer that stops or starts closing orders nothing else"
+            )
+        return acts
 
     def _orders(self, who, d, qty, closes, u_kind, u_offset) -> None:
         """The orders of a phase's customers (in arrival order) in ``retail.netting_rounds``

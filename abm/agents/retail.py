@@ -14,13 +14,69 @@ force-closed by the broker at the counterparty's price.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from abm.agents.base import TraderAgent
 from abm.exchange import BUY, SELL
 
 if TYPE_CHECKING:
     from abm.agents.crowd import Crowd
+
+
+@dataclass(frozen=True)
+class Acting:
+    """What the netted engine's customers whose clock fired see, for
+    [`RetailRules.act_many()`][abm.agents.retail.RetailRules.act_many]: one entry per customer
+    in arrival order, each holding a position and trading before the deadline. Arrays:
+    ``who`` (customer indices), ``direction`` (+1 long, −1 short), ``lots`` (held), ``free``
+    (held and not reserved by a working close), ``deposits`` and ``equity`` (money, equity at
+    the mark), ``trend`` (whether it follows trends), ``round_trip_lots`` (its largest noise
+    order), ``u`` (k × 5 uniforms: hazard, add-or-reduce, size, order type, limit offset).
+    Scalars: ``mark`` (price), ``trend_signal`` (the futures change over
+    ``retail.trend_lookback_steps``, price), ``harvest_hold`` (the crowd holds through the
+    harvest window, `RetailRules.act`), ``step``, and ``params`` (the ``[retail]`` section)."""
+
+    who: np.ndarray
+    direction: np.ndarray
+    lots: np.ndarray
+    free: np.ndarray
+    deposits: np.ndarray
+    equity: np.ndarray
+    trend: np.ndarray
+    round_trip_lots: np.ndarray
+    u: np.ndarray
+    mark: float
+    trend_signal: float
+    harvest_hold: bool
+    step: int
+    params: Any
+
+
+@dataclass(frozen=True)
+class Actions:
+    """What a vectorised rule decides for the customers of an [`Acting`][abm.agents.retail.Acting]
+    (arrays of the same length, in its order): ``stop`` (close every free lot at market now and
+    start closing), ``start_closing`` (a patient close at the last settlement, re-posted each
+    morning), ``qty`` (lots in the customer's own direction: > 0 adds by a new position's
+    order, < 0 reduces by up to −qty lots, capped at the lots free to close when it is sent;
+    0 nothing). A customer that stops or starts closing orders nothing else. ``u_kind`` and
+    ``u_offset`` are the uniforms choosing each order's type and limit offset (None: the
+    fourth and fifth columns of ``Acting.u``)."""
+
+    stop: np.ndarray
+    start_closing: np.ndarray
+    qty: np.ndarray
+    u_kind: np.ndarray | None = None
+    u_offset: np.ndarray | None = None
+
+    @classmethod
+    def nothing(cls, k: int) -> Actions:
+        """No customer does anything."""
+        no = np.zeros(k, dtype=bool)
+        return cls(no, no, np.zeros(k, dtype=np.int64))
 
 
 class RetailRules:
@@ -32,6 +88,13 @@ class RetailRules:
     ``account``), reads the crowd's shared parameters as ``trader.params`` (the ``[retail]``
     section) and what the crowd sees as ``trader.crowd`` (e.g. ``crowd.trend_signal``), and
     places orders through its exchange.
+
+    The netted engine (``retail.engine = "netted"``) decides for all the customers whose clock
+    fired at once, with [`act_many()`][abm.agents.retail.RetailRules.act_many]: a rule that
+    overrides ``act`` runs there only if it overrides ``act_many`` too (else the run falls back
+    to the per-agent engine, and says so); ``opening_lots`` and ``on_margin_call`` run there as
+    the shipped ones (a rule overriding them runs per agent). See
+    [`runs_as_arrays()`][abm.agents.retail.runs_as_arrays].
     """
 
     name = "default"
@@ -93,6 +156,26 @@ class RetailRules:
             if free > 0:
                 trader._order(-my_side, min(qty, free), "close", u[3], u[4])
 
+    def act_many(self, t: Acting) -> Actions:
+        """`act` for many customers at once, as array operations (the netted engine): the same
+        stop-loss, hazard of starting to close, and noise or trend round trips, decided from
+        what ``t`` shows (the mark does not move between them)."""
+        cfg = t.params
+        k = len(t.who)
+        if t.harvest_hold:
+            return Actions.nothing(k)
+        has = t.lots > 0
+        stop = has & (t.equity - t.deposits < -cfg.stop_loss * t.deposits)
+        closing = has & ~stop & (t.u[:, 0] < cfg.close_hazard_base)
+        if not cfg.noise_trading:
+            return Actions(stop, closing, np.zeros(k, dtype=np.int64))
+        ret = t.trend_signal
+        coin = t.u[:, 1] < 0.5
+        add = np.where(t.trend, ret * t.direction > 0, coin) if ret != 0 else coin
+        size = 1 + np.floor(t.u[:, 2] * t.round_trip_lots).astype(np.int64)
+        qty = np.where(stop | closing, 0, np.where(add, size, -size))
+        return Actions(stop, closing, qty)
+
     def on_margin_call(self, trader: RetailTrader, amount: float) -> None:
         """Tops up the call with probability ``retail.top_up_probability``."""
         if trader.model.rng.random() < trader.params.top_up_probability:
@@ -109,8 +192,25 @@ class HoldToDeadline(RetailRules):
     def act(self, trader: RetailTrader, u: list[float]) -> None:
         return None
 
+    def act_many(self, t: Acting) -> Actions:
+        return Actions.nothing(len(t.who))
+
 
 RULES: dict[str, type[RetailRules]] = {r.name: r for r in (RetailRules, HoldToDeadline)}
+
+
+def _defined_by(cls: type, name: str) -> type:
+    return next(c for c in cls.__mro__ if name in c.__dict__)
+
+
+def runs_as_arrays(rules: RetailRules) -> bool:
+    """Whether ``rules`` can decide on the netted engine: its ``act_many`` is defined no
+    higher in its class tree than its ``act`` (a rule that changes ``act`` changes
+    ``act_many`` with it), and it keeps the shipped ``opening_lots`` and ``on_margin_call``."""
+    cls = type(rules)
+    if not issubclass(_defined_by(cls, "act_many"), _defined_by(cls, "act")):
+        return False
+    return all(_defined_by(cls, n) is RetailRules for n in ("opening_lots", "on_margin_call"))
 
 
 class RetailTrader(TraderAgent):
