@@ -22,7 +22,8 @@
 # 2. swap the dominant hedger's pricing for a rule of their own,
 # 3. compare the two over many seeds, with confidence intervals, paired on the seeds,
 # 4. drive the run with a real daily spot series,
-# 5. step the model by hand and look inside between steps.
+# 5. step the model by hand and look inside between steps,
+# 6. give the retail crowd a decision rule of their own, per trader and as arrays.
 #
 # Under the test suite (`ABM_NOTEBOOK_SMALL=1`) the notebook runs the `small` scenario.
 
@@ -260,3 +261,61 @@ ax.set_ylabel("price")
 ax.legend(fontsize=7, frameon=False)
 ax.set_title("the last session before the forced-close deadline", fontsize=8)
 assert abs(result.summary["ledger_residual"]) < 1e-6
+
+# %% [markdown]
+# ## 6. A crowd rule of your own, per trader and as arrays
+#
+# `retail.rules` names the crowd's decision rule. A subclass of `RetailRules` changes `act`
+# (one trader, per-agent engine) and, to run on the netted engine that takes a crowd to a
+# million traders, `act_many` with it: it receives the customers whose clock fired as arrays
+# (`Acting`: lots, equity at the mark, deposits, uniforms, ...) and returns their `Actions`
+# (stop, start closing, lots to add or reduce). A rule that changes only `act` still runs on
+# `retail.engine = "netted"`, on the per-agent engine, with a warning saying so.
+#
+# Here: nervous traders, who cut the whole position once they have lost a fifth of their
+# deposit (the shipped stop-loss waits for half), and otherwise trade as the shipped rule.
+
+# %%
+from abm.agents.retail import Actions, RetailRules  # noqa: E402
+
+
+class Nervous(RetailRules):
+    name = "nervous"
+    cut = 0.2  # share of the deposit lost that makes a trader cut
+
+    def act(self, trader, u):
+        acc, ex = trader.account, trader.exchange
+        loss = acc.deposits - acc.equity(ex.mark, ex.contract.multiplier)
+        if acc.lots and loss > self.cut * acc.deposits:
+            trader.state = "stopped"
+            trader.close_now()
+            return
+        super().act(trader, u)
+
+    def act_many(self, t):
+        shipped = super().act_many(t)
+        cut = (t.lots > 0) & (t.deposits - t.equity > self.cut * t.deposits)
+        stop = shipped.stop | cut
+        closing = shipped.start_closing & ~stop
+        qty = np.where(stop | closing, 0, shipped.qty)
+        return Actions(stop, closing, qty)
+
+
+netted = {"retail__engine": "netted"}
+arms = {
+    "shipped": MarketModel(scenario=SCENARIO, rng=1, **netted).run(),
+    "nervous": MarketModel(
+        scenario=SCENARIO, rng=1, retail__rules="__main__:Nervous", **netted
+    ).run(),
+}
+shown = ["n_margin_calls", "n_liquidations"]
+table = pd.DataFrame({k: [r.summary[m] for m in shown] for k, r in arms.items()}, index=shown)
+fig, ax = plt.subplots(figsize=(5.5, 2.4))
+table.plot.barh(ax=ax)
+n = arms["shipped"].summary["n_retail"]
+ax.set_title(f"{n:,} traders on the netted engine, seed 1", fontsize=8)
+ax.legend(fontsize=7, frameon=False)
+for r in arms.values():
+    assert abs(r.summary["ledger_residual"]) < 1e-6
+# nervous traders cut before the broker has to: fewer of them are liquidated
+assert table.loc["n_liquidations", "nervous"] < table.loc["n_liquidations", "shipped"]
