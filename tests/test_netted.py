@@ -207,6 +207,31 @@ def test_a_forced_close_below_zero_makes_each_customer_whole_once():
     assert abs(s["ledger_residual"]) < 1e-6 * s["bad_debt"]
 
 
+def test_a_rounds_customers_read_the_marks_its_market_orders_print_by_hand():
+    """Each customer's margin check reads the last trade before it in a per-agent stream: the
+    price the round's last earlier market order reached on the book's other side (the depth
+    as the round starts), the mark as the round starts before any market order."""
+    model = MarketModel(_small("netted", **{"retail.n_traders": 40}))
+    crowd: NettedCrowd = model.crowd
+    ex = model.exchange
+    book = ex.book
+    maker = model.hedgers[0].account.id
+    for side, tick, lots in ((SELL, 101, 3), (SELL, 102, 5), (BUY, 99, 4), (BUY, 98, 10)):
+        assert book.submit(maker, side, lots, tick).status == "rested"
+    side = np.array([BUY, SELL, BUY, SELL, BUY])
+    qty = np.array([2, 7, 2, 5, 1])
+    market = np.array([True, False, True, True, True])  # the second is a limit: not counted
+    got = crowd._stream_marks(side, qty, market)
+    ts = ex.contract.tick_size
+    # 0: nothing before it; 1 and 2: after a 2-lot buy, at the first ask (3 lots there);
+    # 3: after 4 lots bought, at the second ask; 4: after a 5-lot sell, at the second bid
+    assert got.tolist() == pytest.approx([ex.mark, 101 * ts, 101 * ts, 102 * ts, 98 * ts])
+    # beyond the book's depth: its last level
+    assert crowd._stream_marks(np.array([BUY, BUY]), np.array([50, 1]), np.array([True, True]))[
+        1
+    ] == pytest.approx(102 * ts)
+
+
 def _small(engine: str, **updates):
     return load("small", {"retail.engine": engine, **updates})
 

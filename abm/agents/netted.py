@@ -19,8 +19,10 @@ follow the same rules, vectorised; what changes is how their orders reach the bo
   slices in customer order, as the per-agent broker slices a paced close over accounts and
   its auction fills them in account order;
 - the decisions of a round read the market as it stands when the round starts (the mark does
-  not move between two customers of one round); a customer whose clock fires twice in a step
-  acts twice, the second time after the step's first firings have traded;
+  not move between two customers of one round), but each customer's margin admission reads
+  the mark the round's earlier market orders would have printed before it, as a per-agent
+  trader reads the last trade; a customer whose clock fires twice in a step acts twice, the
+  second time after the step's first firings have traded;
 - two customers of one omnibus account trade with each other in the book as two retail
   accounts do (the book lets an omnibus account's orders meet; the clearing house books the
   fill's fees, the customers' broker the rest);
@@ -895,7 +897,9 @@ class NettedCrowd(mesa.Agent):
         if opening.any():
             led = self.ledger
             m, rate = self.multiplier, ex.margin_rate_in_force
-            mark = ex.mark
+            # each reads the mark the round's earlier market orders would have printed, as a
+            # trader in the per-agent stream reads the last trade before its own order
+            mark = self._stream_marks(side, qty, ~limit)
             px = np.where(limit, tick * ex.contract.tick_size, mark)
             used = led.lots[who] * abs(ex.settle_price) * m * rate
             need = used + qty * np.abs(px) * m * rate
@@ -916,6 +920,37 @@ class NettedCrowd(mesa.Agent):
         if len(who):
             price = np.where(kind == RELATIVE, off, np.where(kind == LIMIT, tick, 0))
             self._send(who, side, qty, closes, price, kind)
+
+    def _stream_marks(self, side: np.ndarray, qty: np.ndarray, market: np.ndarray) -> np.ndarray:
+        """The mark each of a round's customers would read in a per-agent stream (price): the
+        last trade before it, that of the round's last market order before it, which has
+        walked the book's other side as far as the round's market orders on its side so far
+        reach (the depth as the round starts; limits are not counted); the mark as the round
+        starts before any market order."""
+        ex = self.exchange
+        n = len(side)
+        out = np.full(n, ex.mark)
+        if not market.any():
+            return out
+        idx = np.arange(n)
+        last = np.maximum.accumulate(np.where(market, idx, -1))
+        prev = np.concatenate(([-1], last[:-1]))  # the last market order strictly before
+        seen = prev >= 0
+        p = np.where(seen, prev, 0)
+        ts = ex.contract.tick_size
+        for s in (BUY, SELL):
+            hit = seen & (side[p] == s)
+            if not hit.any():
+                continue
+            levels = ex.book.depth(-s, 256)
+            if not levels:
+                continue
+            ticks = np.array([t for t, _ in levels])
+            reach = np.cumsum([v for _, v in levels])
+            cum = np.cumsum(np.where(market & (side == s), qty, 0))
+            k = np.minimum(np.searchsorted(reach, cum[p[hit]], "left"), len(ticks) - 1)
+            out[hit] = ticks[k] * ts
+        return out
 
     def _send(self, who, side, qty, closes, tick, limit, tag: str = "ordinary") -> None:
         """Net the customers' orders into one omnibus order per (account, side, open or close,
