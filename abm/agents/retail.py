@@ -30,7 +30,8 @@ if TYPE_CHECKING:
 class Acting:
     """What the netted engine's customers whose clock fired see, for
     [`RetailRules.act_many()`][abm.agents.retail.RetailRules.act_many]: one entry per customer
-    in arrival order, each holding a position and trading before the deadline. Arrays:
+    in arrival order, each in the holding state before the deadline (it may hold no lots, if
+    its opening order did not fill). Arrays:
     ``who`` (customer indices), ``direction`` (+1 long, −1 short), ``lots`` (held), ``free``
     (held and not reserved by a working close), ``deposits`` and ``equity`` (money, equity at
     the mark), ``trend`` (whether it follows trends), ``round_trip_lots`` (its largest noise
