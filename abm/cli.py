@@ -620,6 +620,17 @@ def reproduce(
     except (ConfigError, ValueError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
+    # each calibration keeps its own figure, as `abm calibrate` draws it: the fresh folder
+    # reproduce wrote must not lose it
+    from abm.figures.calibration import calibration_figure
+    from abm.figures.style import save
+    from abm.sweeps.calibration import load_calibration
+    from abm.sweeps.paper import CALIBRATIONS
+
+    for name in CALIBRATIONS:
+        folder = root / load_calibration(name, quick=quick).name
+        if (not only or name in only) and (folder / "fit.parquet").exists():
+            save(calibration_figure(folder), folder, "calibration")
     typer.echo(f"stored results in {root}; draw the figures with `abm figures {root}`")
 
 

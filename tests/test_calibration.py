@@ -247,3 +247,21 @@ def test_the_command_prints_the_fit_draws_its_figure_and_refuses_a_bad_spec(tmp_
     assert again.exit_code == 2 and "--resume" in again.output
     missing = runner.invoke(app, ["calibrate", "no_such_spec", "--out", str(tmp_path)])
     assert missing.exit_code == 2 and "toy_ar1" in missing.output
+
+
+def test_reproduce_keeps_each_calibrations_figure(tmp_path, monkeypatch):
+    """`abm reproduce` rewrites a calibration's folder from scratch; the figure `abm calibrate`
+    draws there must come back with it (it was lost before)."""
+    from typer.testing import CliRunner
+
+    import abm.sweeps.paper as paper
+    from abm.cli import app
+
+    monkeypatch.setattr(paper, "CALIBRATIONS", ("toy_ar1",))
+    args = ["reproduce", "--quick", "--serial", "--only", "toy_ar1", "--out", str(tmp_path)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    root = tmp_path / "toy_ar1-quick"
+    assert (root / "fit.parquet").exists()
+    assert (root / "calibration.png").stat().st_size > 5_000
+    assert (root / "calibration.pdf").stat().st_size > 5_000
