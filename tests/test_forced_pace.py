@@ -82,3 +82,33 @@ def test_late_share_of_the_deadline_session_by_hand():
     assert _late_share(ex, ts) == pytest.approx(0.4)
     ex.days[1].settlement = 10.0  # no move: nothing to share
     assert math.isnan(_late_share(ex, ts))
+
+
+@pytest.mark.slow
+def test_shipped_wti_desk_works_the_settlement_window_and_the_fall_comes_late():
+    """The shipped wti_2020: the desk closes the crowd at the settlement by working CME's
+    two-minute window (steps 98 and 99) in two marketable slices. Each slice sweeps the book,
+    so the session's lowest print lies below the settlement (the slices' VWAP), and the
+    session's fall comes in its last 20 minutes, with no price typed in."""
+    cfg = load("wti_2020", {"seed": 1})
+    assert not cfg.calendar.forced_close_auction and cfg.calendar.forced_close_window_steps == 2
+    run = MarketModel(cfg).run()
+    cal = calendar(cfg)
+    ts, d = run.timeseries, cal.deadline_step
+    assert d % cal.steps_per_day == 98
+    left = int(ts["net_retail"].iloc[d - 1])
+    assert left > 0
+    # by hand: half of what is left (rounded up), then the rest
+    assert ts["forced_volume"].iloc[d] == math.ceil(left / 2)
+    assert ts["forced_volume"].iloc[d + 1] == left - math.ceil(left / 2)
+    assert ts["net_retail"].iloc[d + 1] == 0
+    days = run.days.set_index("day")["settlement"]
+    prev, settle = days[cal.deadline_day - 1], days[cal.deadline_day]
+    session = ts["futures"].to_numpy()[cal.deadline_day * cal.steps_per_day :][: cal.steps_per_day]
+    assert np.nanmin(session) < settle - 1.0  # the low lies well below the settlement
+    assert settle < prev - 20.0  # and the session fell
+    # more than half of the fall came after 14:10 (step 80): the price before it had fallen
+    # less than half-way from the previous settlement
+    before = session[cal.steps_per_day - 21]
+    assert before - settle > 0.5 * (prev - settle)
+    assert abs(run.summary["ledger_residual"]) < 1e-6 * run.summary["turnover"] + 1e-6
