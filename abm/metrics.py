@@ -681,17 +681,47 @@ def stylized_facts(prices: np.ndarray, aggregate: int = 10) -> dict[str, float]:
     }
 
 
+def volatility_ratio(prices: np.ndarray, spot: np.ndarray) -> float:
+    """How volatile ``prices`` are against ``spot`` sampled at the same times: the standard
+    deviation of their log returns over that of spot's (dimensionless; 1 = as volatile as
+    spot). A return counts only where both prices at both of its ends are positive and finite;
+    NaN when fewer than two such returns remain or spot does not move."""
+    p = np.asarray(prices, float)
+    s = np.asarray(spot, float)
+    ok = np.isfinite(p) & np.isfinite(s) & (p > 0) & (s > 0)
+    both = ok[1:] & ok[:-1]
+    if both.sum() < 2:
+        return float("nan")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rp = np.diff(np.log(np.where(ok, p, 1.0)))[both]
+        rs = np.diff(np.log(np.where(ok, s, 1.0)))[both]
+    sd = rs.std(ddof=1)
+    return float(rp.std(ddof=1) / sd) if sd > 0 else float("nan")
+
+
 def ordinary_market_facts(result, series: str = "futures", horizon: int = 1) -> dict[str, float]:
     """[`stylized_facts()`][abm.metrics.stylized_facts] of a run's ``series`` (``"futures"``:
     the step's trade price; ``"mid"``: the book's mid, free of the bid-ask bounce) sampled
     every ``horizon`` steps, before the harvest window opens (the ordinary market, without the
-    harvest and the forced closes)."""
+    harvest and the forced closes), and how volatile it is against spot
+    ([`volatility_ratio()`][abm.metrics.volatility_ratio]): ``vol_ratio_to_spot`` at the same
+    ``horizon``, ``vol_ratio_to_spot_daily`` at each session's last step (the record's scale:
+    daily closes)."""
     from abm.build import harvest_start_step
 
     if horizon < 1:
         raise ValueError(f"horizon = {horizon}: allowed 1 or more steps")
     start = max(harvest_start_step(result.config), 2)
-    return stylized_facts(result.timeseries[series].to_numpy()[:start][::horizon])
+    ts = result.timeseries
+    prices = ts[series].to_numpy()[:start]
+    facts = stylized_facts(prices[::horizon])
+    if "spot" in ts:
+        spot = ts["spot"].to_numpy()[:start]
+        spd = result.config.calendar.steps_per_day
+        closes = np.arange(spd - 1, len(prices), spd)  # each whole session's last step
+        facts["vol_ratio_to_spot"] = volatility_ratio(prices[::horizon], spot[::horizon])
+        facts["vol_ratio_to_spot_daily"] = volatility_ratio(prices[closes], spot[closes])
+    return facts
 
 
 def is_finite_number(x: Any) -> bool:

@@ -47,3 +47,43 @@ def test_a_chain_that_starts_at_a_zero_price_has_no_relative_move_and_says_why()
     assert len(c) == 1 and c["lots"].iloc[0] == 8 and np.isnan(c["price_move"].iloc[0])
     notes = explain_nan({"max_cascade_price_move": float("nan"), "notes": ""})
     assert "price before every liquidation chain was 0" in notes and UNEXPLAINED not in notes
+
+
+def test_volatility_ratio_by_hand():
+    from abm.metrics import volatility_ratio
+
+    rng = np.random.default_rng(7)
+    spot = 50 * np.exp(np.cumsum(0.01 * rng.standard_normal(2_000)))
+    # futures = spot squared: every log return is exactly twice spot's
+    assert volatility_ratio(spot**2, spot) == pytest.approx(2.0, rel=1e-12)
+    # a constant premium on the log scale (futures = 1.1 x spot) moves exactly as spot does
+    assert volatility_ratio(1.1 * spot, spot) == pytest.approx(1.0, rel=1e-12)
+    # a return with a non-positive end is dropped from both series, not clipped
+    f = np.array([10.0, 11.0, -1.0, 12.0, 13.2, 13.2])
+    s = np.array([10.0, 10.5, 10.0, 11.0, 11.0, 12.1])
+    kept_f = np.log([11 / 10, 13.2 / 12, 13.2 / 13.2])
+    kept_s = np.log([10.5 / 10, 11 / 11, 12.1 / 11])
+    want = kept_f.std(ddof=1) / kept_s.std(ddof=1)
+    assert volatility_ratio(f, s) == pytest.approx(want, rel=1e-12)
+    assert np.isnan(volatility_ratio(f, np.full(6, 10.0)))  # spot does not move
+    assert np.isnan(volatility_ratio(f[:2], s[:2]))  # one return is not a deviation
+
+
+def test_ordinary_market_facts_report_volatility_against_spot_at_two_scales():
+    from abm.build import harvest_start_step
+    from abm.metrics import ordinary_market_facts, volatility_ratio
+    from abm.model import MarketModel
+    from abm.scenarios import load
+
+    cfg = load("default", {"calendar.trading_days": 12, "retail.n_traders": 100})
+    run = MarketModel(cfg).run()
+    start = harvest_start_step(cfg)
+    ts = run.timeseries
+    fut, spot = ts["futures"].to_numpy()[:start], ts["spot"].to_numpy()[:start]
+    got = ordinary_market_facts(run, "futures", 5)
+    assert got["vol_ratio_to_spot"] == pytest.approx(volatility_ratio(fut[::5], spot[::5]))
+    spd = cfg.calendar.steps_per_day
+    closes = [d * spd + spd - 1 for d in range(start // spd)]  # by hand: 99, 199, ...
+    want = volatility_ratio(fut[closes], spot[closes])
+    assert got["vol_ratio_to_spot_daily"] == pytest.approx(want)
+    assert got["vol_ratio_to_spot_daily"] > 0
