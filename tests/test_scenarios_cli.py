@@ -32,7 +32,7 @@ def test_scenarios_lists_each_with_a_line():
             "cascade",
             "china_rebar",
             "default",
-            "default_fine_tick",
+            "default_coarse_tick",
             "one_sided",
             "seed_example",
             "small",
@@ -140,16 +140,25 @@ def test_a_run_imports_no_sweep_dashboard_or_plotting_stack():
     assert out.stdout.strip().splitlines()[-1] == "[]"
 
 
-def test_default_fine_tick_is_default_with_its_quotes_rescaled_to_the_finer_tick():
-    """Everything but the tick and the fields quoted in ticks is default's; those fields are
-    default's in price units (20 × 0.1 = 2 × 1.0 ...); attention is the stored fit of
-    default_attention (6.60), rounded to the first decimal."""
+def test_default_is_the_coarse_tick_market_with_its_quotes_rescaled_to_the_finer_tick():
+    """Everything but the tick and the fields quoted in ticks is the old default's
+    (default_coarse_tick); those fields are its values in price units (20 × 0.1 = 2 × 1.0 ...);
+    attention is the stored fit of default_attention (6.60), rounded to the first decimal; and
+    one_sided is default with 90 % of the crowd long."""
     import pandas as pd
 
     from abm.scenarios import load
 
-    d = load("default").model_dump()
-    f = load("default_fine_tick").model_dump()
+    one = load("one_sided").model_dump()
+    d = load("default_coarse_tick").model_dump()
+    f = load("default").model_dump()
+    assert one["retail"].pop("long_share") == 0.9 and f["retail"]["long_share"] == 0.5
+    assert {k: v for k, v in one.items() if k not in ("name", "description", "retail")} == {
+        k: v for k, v in f.items() if k not in ("name", "description", "retail")
+    }
+    assert {k: v for k, v in one["retail"].items()} == {
+        k: v for k, v in f["retail"].items() if k != "long_share"
+    }
     in_ticks = [
         ("hedger", "quote_half_spread_ticks"),
         ("hedger", "risk_widen_ticks"),
