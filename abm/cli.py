@@ -769,16 +769,24 @@ def facts(
         list[str], typer.Argument(help="Scenarios, e.g. default china_rebar wti_2020.")
     ],
     seeds: Annotated[int, typer.Option(help="Seeds 1..N per scenario.")] = 10,
+    series: Annotated[
+        str, typer.Option(help="futures (each step's trade price) or mid (the book's mid).")
+    ] = "futures",
+    horizon: Annotated[
+        int, typer.Option(help="Sample the price every N steps (5 with mid: ODD §8's table).")
+    ] = 1,
 ) -> None:
     """Stylized facts of each scenario's ordinary market (before the harvest window): Hill tail
-    index, kurtosis and its aggregation, autocorrelation of returns and of |returns|; mean ± sd
-    over seeds."""
+    index, kurtosis and its aggregation, autocorrelation of returns and of |returns|, futures
+    against spot volatility; mean ± sd over seeds."""
     from abm.sweeps.facts import facts_table
 
     try:
         for sc in scenarios:
             load(sc)
-        table = facts_table(scenarios, seeds, progress=sys.stderr.isatty())
+        table = facts_table(
+            scenarios, seeds, progress=sys.stderr.isatty(), series=series, horizon=horizon
+        )
     except (ConfigError, ValueError) as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

@@ -1,5 +1,6 @@
 """Attention: the crowd trades more after the market has moved more than usual
-(`retail.attention`); 0 keeps a constant activity and the shipped runs as they were."""
+(`retail.attention`); 0 keeps a constant activity. `default` runs with it on (6.6) since
+2026-12-05."""
 
 from __future__ import annotations
 
@@ -68,12 +69,14 @@ def test_bad_attention_inputs_name_the_field():
 
 @pytest.mark.slow
 def test_attention_makes_the_crowd_trade_in_bursts():
-    # the same seed with and without attention, after the opening days: volume per step is
-    # autocorrelated with it (about 0.6 at lag 1, seeds 3 and 4) and barely without (a constant
-    # binomial clock: about 0.01)
+    # the same seed with and without attention, after the opening days, on the coarse-tick
+    # market where it was measured: volume per step is autocorrelated with it (about 0.6 at
+    # lag 1, seeds 3 and 4; 0.24 on default's fine tick, seed 3) and barely without (a
+    # constant binomial clock: about 0.01)
     cfg = {"retail.attention": 5.0, "calendar.trading_days": 20, "seed": 3}
-    on = MarketModel(load("default", cfg)).run().timeseries["volume"].to_numpy()[500:1500]
-    off = MarketModel(load("default", {**cfg, "retail.attention": 0.0})).run()
+    market = "default_coarse_tick"
+    on = MarketModel(load(market, cfg)).run().timeseries["volume"].to_numpy()[500:1500]
+    off = MarketModel(load(market, {**cfg, "retail.attention": 0.0})).run()
     off = off.timeseries["volume"].to_numpy()[500:1500]
 
     def acf1(x):
@@ -97,3 +100,23 @@ def test_mid_facts_sample_every_horizon_steps_and_refuse_a_bad_one():
     assert got["acf_abs_returns_lag1"] == pytest.approx(want["acf_abs_returns_lag1"], nan_ok=True)
     with pytest.raises(ValueError, match="horizon = 0"):
         ordinary_market_facts(run, "mid", 0)
+
+
+def test_the_default_market_meets_three_of_the_four_facts_and_keeps_the_reversal():
+    """Issue 23's bars for the ordinary market (the mid every 5 steps, seeds 1-3, mean over
+    seeds): |return| autocorrelation at lag 10 >= 0.1, excess kurtosis >= 1, Hill index in
+    [2, 5]. The fourth, |ACF of returns at lag 1| <= 0.1, is not met: the displacement around
+    a fair value the liquidity providers know reverts (ODD §8). The coarse-tick market
+    default was until 2026-12-05, attention off, meets neither clustering nor tails."""
+    from abm.metrics import ordinary_market_facts
+
+    def facts(scenario):
+        runs = [MarketModel(load(scenario, {"seed": s})).run() for s in (1, 2, 3)]
+        rows = [ordinary_market_facts(r, "mid", 5) for r in runs]
+        return {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+
+    new, old = facts("default"), facts("default_coarse_tick")
+    assert new["acf_abs_returns_lag10"] >= 0.1 > old["acf_abs_returns_lag10"]
+    assert new["excess_kurtosis"] >= 1 > old["excess_kurtosis"]
+    assert 2 <= new["hill_tail_index"] <= 5
+    assert new["acf_returns_lag1"] < -0.1 and old["acf_returns_lag1"] < -0.1
