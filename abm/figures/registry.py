@@ -92,10 +92,12 @@ def figure_specs() -> list[FigureSpec]:
             "95 % interval over n = 10 seeds, the same at every capacity); dotted: the "
             "arbitrageurs' delivery cost c_f; shaded: the last tick short of it, where the theory "
             "on the book's tick grid puts the firm's bid once the fringe's room covers the need "
-            "(d* = max(c_f − δ, (Q/κ + c_f − c_h)/2), 0 < δ ≤ one tick). The simulation sits up "
-            "to a tick above: the fringe clears those lots at its own quote.",
+            "(d* = max(c_f − δ, (Q/κ + c_f − c_h)/2), 0 < δ ≤ one tick of the base market).",
             "arbitrage_capacity",
-            lambda r: f4_divergence_vs_capacity(sweep(r, "arbitrage_capacity")),
+            lambda r: f4_divergence_vs_capacity(
+                sweep(r, "arbitrage_capacity"),
+                tick=claims.base_tick(r, "arbitrage_capacity") or 1.0,
+            ),
             claims.f4,
         ),
         FigureSpec(
