@@ -154,14 +154,15 @@ def loglog_slope(xs, ys) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
-def market_of_size(n: int) -> dict[str, Any]:
-    """The default market with ``n`` retail traders and everything that provides liquidity or
-    room to deliver scaled with the crowd (hedger and market maker sizes, refill and risk limit,
-    the commercials' positions and room): the same market, larger, rather than a crowd that
+def market_of_size(n: int, scenario: str = "default") -> dict[str, Any]:
+    """The ``scenario`` market (default: `default`) with ``n`` retail traders and everything
+    that provides liquidity or room to deliver scaled with the crowd (hedger and market maker
+    sizes, refill and risk limit, the commercials' positions and room): the same market,
+    larger, rather than a crowd that
     outgrows a fixed market and turns it into a different one."""
     from abm.scenarios import load
 
-    cfg = load("default")
+    cfg = load(scenario)
     k = n / cfg.retail.n_traders
     h, mm, c = cfg.hedger, cfg.market_maker, cfg.commercials
     return {
@@ -286,8 +287,11 @@ BENCHES = ("book", "default", "scaling", "sweep")
 MILLION = 1_000_000
 
 
-def bench_million(n: int = MILLION, engine: str = "netted", sizes: int = 3) -> dict[str, Any]:
-    """The default market scaled to ``n`` retail traders (`market_of_size()`) with the crowd
+def bench_million(
+    n: int = MILLION, engine: str = "netted", sizes: int = 3, scenario: str = "default"
+) -> dict[str, Any]:
+    """The ``scenario`` market (default: `default`) scaled to ``n`` retail traders
+    (`market_of_size()`) with the crowd
     engine ``engine`` (the targets are the netted fast path's), one run in a fresh process:
     wall seconds, peak memory and activations per second, against the targets of 60 s and
     4 GB (issue 24); and the cost's slope against traders over ``sizes`` sizes a factor 10
@@ -295,11 +299,12 @@ def bench_million(n: int = MILLION, engine: str = "netted", sizes: int = 3) -> d
     ns = [n // 10**k for k in range(sizes - 1, -1, -1)]
     points = []
     for m in ns:
-        r = bench_scenario("default", {**market_of_size(m), "retail.engine": engine}, repeat=1)
-        points.append({"n": m, **r})
+        updates = {**market_of_size(m, scenario), "retail.engine": engine}
+        points.append({"n": m, **bench_scenario(scenario, updates, repeat=1)})
     top = points[-1]
     return {
         "n": n,
+        "scenario": scenario,
         "engine": engine,
         "wall_seconds": top["wall_seconds_median"],
         "peak_rss_mb": top["peak_rss_mb"],
