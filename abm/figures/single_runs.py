@@ -493,7 +493,8 @@ def f9_stylized_facts(
         else "lag (price changes)"
     )
     ax.set_ylabel("autocorrelation")
-    ax.legend(loc="upper right", fontsize=5 if observed is not None else None)
+    # lower right: the |return| curves fill the top once volatility clusters
+    ax.legend(loc="lower right", fontsize=5 if observed is not None else None)
     ax = axes[2]
     d = run.depth
     ax.plot(d["level"], d["bid"], "o-", color=SERIES_COLORS["bid"], ms=3, label="bid")
