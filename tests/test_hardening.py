@@ -400,3 +400,49 @@ def test_a_full_disk_during_save_leaves_no_temporary(tmp_path, monkeypatch):
     monkeypatch.setattr(pq, "write_table", real)
     assert not list((tmp_path / "run").glob(".*.tmp"))
     assert not (tmp_path / "run" / "summary.json").exists()  # never reads as whole
+
+
+# -- a folder holds runs of one resolved base ----------------------------------------------
+
+
+def test_a_changed_base_scenario_is_refused_and_a_legacy_folder_adopted_only_by_hand(tmp_path):
+    """The spec names its base scenario, so its hash does not see the scenario's file change:
+    the base's resolved config is recorded in the manifest, and a resume after the scenario
+    changed is refused before any run (the default market's switch to the fine tick would
+    otherwise have added fine-tick runs to a coarse-tick folder). A folder written before the
+    base was recorded is refused while it holds results, and adopted when its owner writes the
+    hash the message gives."""
+    import json
+
+    from abm.sweeps.spec import load_spec
+
+    scenario = tmp_path / "mine.toml"
+    scenario.write_text('name = "mine"\n\n[contract]\ntick_size = 1.0\n')
+    spec_path = tmp_path / "mix.toml"
+    spec_path.write_text(SPEC.format(n=40, keep="summary").replace('"small"', f'"{scenario}"'))
+    spec = load_spec(spec_path)
+    first = spec.runs()[0].run_id
+    run_sweep(spec, tmp_path / "out", serial=True, progress=False, only=[first])
+    folder = tmp_path / "out" / "mix"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    coarse = spec.base_digest()  # read from the scenario's file as it is now
+    assert manifest["base_config_hash"] == coarse
+
+    scenario.write_text('name = "mine"\n\n[contract]\ntick_size = 0.1\n')  # the base changes
+    changed = load_spec(spec_path)
+    assert changed.digest() == spec.digest() and changed.base_digest() != coarse
+    with pytest.raises(ValueError, match="base config with hash"):
+        run_sweep(changed, tmp_path / "out", serial=True, progress=False, resume=True)
+    assert [p.stem for p in (folder / "runs").glob("*.parquet")] == [first]  # nothing added
+
+    # a folder from before the base was recorded: refused while it holds results ...
+    scenario.write_text('name = "mine"\n\n[contract]\ntick_size = 1.0\n')
+    del manifest["base_config_hash"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="before the base config was recorded") as err:
+        run_sweep(spec, tmp_path / "out", serial=True, progress=False, resume=True)
+    assert coarse in str(err.value)
+    # ... and adopted once its owner records the hash, as the message says
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "base_config_hash": coarse}))
+    rep = run_sweep(spec, tmp_path / "out", serial=True, progress=False, resume=True)
+    assert (rep.skipped, rep.done) == (1, spec.n_runs() - 1)  # its run kept, the rest run

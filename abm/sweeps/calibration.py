@@ -60,6 +60,8 @@ from abm.scenarios import data_dir
 from abm.sweeps.runner import (
     SweepStore,
     batch_size,
+    check_base,
+    config_hash,
     dask_client,
     dask_map,
     n_workers,
@@ -433,6 +435,7 @@ class CalibrationStore:
                     f"{self.root} already holds evaluations of this calibration; pass --resume "
                     "to carry on, or --out for a fresh directory"
                 )
+            check_base(manifest, old, config_hash(spec.base()), self.done)
         else:
             from abm.provenance import provenance
 
@@ -441,6 +444,7 @@ class CalibrationStore:
                 "calibration": spec.name,
                 "spec": spec.model_dump(mode="json"),
                 "spec_hash": spec.digest(),
+                "base_config_hash": config_hash(spec.base()),
                 "package_version": __version__,
                 "provenance": provenance(),
             }

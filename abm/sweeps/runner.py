@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
+import hashlib
 import itertools
 import json
 import logging
@@ -21,7 +22,7 @@ import os
 import socket
 import time
 import traceback
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -373,6 +374,7 @@ class SweepStore:
                     f"{self.root} already holds results of this sweep; pass --resume to run "
                     "only the missing points, or --out for a fresh directory"
                 )
+            check_base(manifest, old, spec.base_digest(), self.holds_results)
         else:
             orphans = self.holds_results()
             if orphans:
@@ -388,6 +390,7 @@ class SweepStore:
                 "sweep": spec.name,
                 "spec": spec.model_dump(mode="json"),
                 "spec_hash": spec.digest(),
+                "base_config_hash": spec.base_digest(),
                 "quick": quick,
                 "package_version": __version__,
                 "started": _now(),
@@ -505,6 +508,45 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{path}: not a sweep manifest (no spec_hash); restore it, or move the folder away"
         )
     return meta
+
+
+def config_hash(config: dict[str, Any]) -> str:
+    """A short hash of a resolved run config (as plain data): what a spec's base scenario
+    resolves to when its folder is opened. A spec names its base scenario, so its own hash
+    does not change when the scenario's file does; this one does."""
+    text = json.dumps(config, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def check_base(
+    manifest: Path, old: dict[str, Any], base_hash: str, has_results: Callable[[], Any]
+) -> None:
+    """Refuse a folder whose results were made from another resolved base config than the
+    spec's now: the base scenario (or a default it relies on) changed since, and runs of both
+    would sit in one folder. A folder written before the base was recorded is adopted only
+    while it holds no results; one with results is refused, with the way to adopt it by hand
+    when its owner knows the base is unchanged. ``has_results`` is asked only for such a
+    folder (reading the results of a damaged one is `--repair`'s work, not this check's)."""
+    theirs = old.get("base_config_hash")
+    if theirs == base_hash:
+        return
+    if theirs is not None:
+        raise ValueError(
+            f"{manifest.parent} was written from a base config with hash {theirs}; the spec's "
+            f"base now resolves to {base_hash}: its scenario or a default changed since, and "
+            "runs of both must not share a folder. Give another --out, or remove the folder "
+            "to start again"
+        )
+    if has_results():
+        raise ValueError(
+            f"{manifest.parent} holds results written before the base config was recorded, so "
+            "they cannot be checked against the spec's base as it now resolves (hash "
+            f"{base_hash}). Give another --out; or, if you know the base scenario has not "
+            f'changed since, add "base_config_hash": "{base_hash}" to {manifest.name}'
+        )
+    atomic_write_bytes(
+        manifest, json.dumps({**old, "base_config_hash": base_hash}, indent=2).encode()
+    )
 
 
 def _alive(pid: Any) -> bool:

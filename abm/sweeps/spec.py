@@ -178,6 +178,13 @@ class SweepSpec(BaseModel):
             json.dumps(self.model_dump(), sort_keys=True, default=str).encode()
         ).hexdigest()[:16]
 
+    def base_digest(self) -> str:
+        """Hash of the base scenario as it resolves now, with ``[set]`` applied: recorded in
+        the folder's manifest so that a folder never holds runs of two different bases."""
+        from abm.sweeps.runner import config_hash
+
+        return config_hash(self.base_config().model_dump(mode="json"))
+
     def check_fields(self) -> None:
         """Every varied field must exist in the run config and accept its values."""
         base = self.base_config()
