@@ -153,6 +153,16 @@ def test_a_folder_holds_one_calibration_spec(tmp_path):
         calibrate(
             CalibrationSpec.model_validate(raw), tmp_path, serial=True, progress=False, resume=True
         )
+    # a folder from before the base config was recorded is refused while it holds evaluations
+    import json
+
+    manifest = tmp_path / spec.name / "manifest.json"
+    meta = json.loads(manifest.read_text())
+    assert "base_config_hash" in meta
+    del meta["base_config_hash"]
+    manifest.write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="before the base config was recorded"):
+        calibrate(spec, tmp_path, serial=True, progress=False, resume=True)
 
 
 @pytest.mark.parametrize(
