@@ -188,6 +188,11 @@ class Broker:
         for acc, _, _ in batch:
             if not acc.lots:
                 self._forced_done(acc)
+        book = ex.book
+        # whether the book shows no bid / no ask: the liquidations' market orders and
+        # cancellations only take liquidity away, so these change only after an account's
+        # orders (read again there); a locked market keeps thousands of accounts waiting
+        no_bid, no_ask = book.best_bid is None, book.best_ask is None
         for acc_id in sorted(self.liquidating):
             if acc_id in self.forced:
                 continue
@@ -197,15 +202,13 @@ class Broker:
                 self.liquidating.pop(acc_id)
                 ex.clearing.cover_negative_equity(acc, ex.mark)
                 continue
-            # the larger side first: it carries the risk
-            sides = sorted(((SELL, acc.long), (BUY, acc.short)), key=lambda x: -x[1])
-            book = ex.book
-            if all(
-                (book.best_bid if side == SELL else book.best_ask) is None
-                for side, held in sides
-                if held
-            ):
+            if (no_bid or not acc.long) and (no_ask or not acc.short):
                 continue  # the book shows nothing to trade with: retried next step
+            # the larger side first: it carries the risk (the long side on a tie)
+            if acc.short > acc.long:
+                sides = ((BUY, acc.short), (SELL, acc.long))
+            else:
+                sides = ((SELL, acc.long), (BUY, acc.short))
             ex.cancel_all(acc)
             done = 0
             for side, held in sides:
@@ -214,6 +217,7 @@ class Broker:
                     self.n_liquidation_orders += 1
                     r = ex.submit(acc, side, q, None, "market", "close", "liquidation", False)
                     done += r.filled
+            no_bid, no_ask = book.best_bid is None, book.best_ask is None
             left = self.liquidating[acc_id] - done
             if left <= 0 or not acc.lots:
                 self.liquidating.pop(acc_id)

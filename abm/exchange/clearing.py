@@ -694,19 +694,33 @@ class ClearingHouse:
             acc.pending_close_long = acc.pending_close_short = 0
             self.net_locks(acc)
         nd = [a for a in self.accounts if a.lots and not a.deliverable]
+        # the holders of each side, other non-deliverables first: closing at expiry only
+        # takes lots away, so a holder that runs out is passed for good (one pass over the
+        # holders instead of a scan of every account for every lot holder left)
+        rank = lambda a: (a.deliverable, a.id)  # noqa: E731
+        holders = {
+            1: sorted((a for a in self.accounts if a.short), key=rank),
+            -1: sorted((a for a in self.accounts if a.long), key=rank),
+        }
+        first = {1: 0, -1: 0}
         for acc in nd:
             while acc.lots:
                 side = 1 if acc.long else -1
-                opp = [
-                    a for a in self.accounts if a is not acc and (a.short if side > 0 else a.long)
-                ]
-                if not opp:
+                opp, i = holders[side], first[side]
+                while i < len(opp) and not (opp[i].short if side > 0 else opp[i].long):
+                    i += 1
+                first[side] = i
+                a = None
+                for j in range(i, len(opp)):
+                    b = opp[j]
+                    if b is not acc and (b.short if side > 0 else b.long):
+                        a = b
+                        break
+                if a is None:
                     raise InvariantError(
                         f"step {self.step}: account {acc.id} holds {acc.lots} lots at expiry "
                         "with no opposite position"
                     )
-                opp.sort(key=lambda a: (a.deliverable, a.id))  # other non-deliverables first
-                a = opp[0]
                 q = min(acc.long if side > 0 else acc.short, a.short if side > 0 else a.long)
                 buyer, seller = (a, acc) if side > 0 else (acc, a)
                 self.apply_fill(
