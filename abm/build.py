@@ -32,6 +32,7 @@ from abm.agents import (
     MarketMaker,
     TraderAgent,
 )
+from abm.agents.array_crowd import ArrayCrowd
 from abm.agents.netted import NettedCrowd
 from abm.agents.pricing import POLICIES
 from abm.agents.retail import RULES, RetailRules, runs_as_arrays
@@ -294,7 +295,7 @@ class Participants:
     hedgers: list[DominantHedger]
     market_maker: MarketMaker | None
     arbitrageurs: list[DeliveryArbitrageur]
-    crowd: Crowd | NettedCrowd
+    crowd: Crowd | NettedCrowd | ArrayCrowd
     target_flow: TargetFlow | None
     commercials: list[Commercial]
     user_agents: list[TraderAgent]
@@ -340,6 +341,8 @@ def participants(model: mesa.Model, cfg: RunConfig, plugins: Plugins) -> Partici
     rules = plugins.rules()
     if rc.engine == "netted" and runs_as_arrays(rules):
         crowd = NettedCrowd(model, rc, rules, holds_in_harvest=targeted)
+    elif rc.engine == "arrays":
+        crowd = ArrayCrowd(model, rc, rules, holds_in_harvest=targeted)
     else:
         if rc.engine == "netted":
             # a rule of one's own that decides only per trader runs on the per-agent engine

@@ -389,12 +389,14 @@ class RetailConfig(_Section):
         description="Lots of |NDNP at the deadline − target| accepted without a note; 0 = "
         "max(5 lots, 2 % of |target|).",
     )
-    engine: Literal["agents", "netted"] = Field(
+    engine: Literal["agents", "arrays", "netted"] = Field(
         "agents",
         description="How the crowd runs: agents (one Mesa agent and clearing account per "
-        "trader, the reference) or netted (the traders as arrays behind two omnibus "
-        "accounts, their orders of a step netted into a few aggregate orders: the fast path "
-        "for large crowds; ODD §7 states what changes).",
+        "trader, the reference), arrays (the traders' draws and states as arrays, each with "
+        "its own clearing account and its orders sent one by one as the agents engine sends "
+        "them: the same run bit for bit, without a Mesa agent per trader) or netted (the "
+        "traders as arrays behind two omnibus accounts, their orders of a step netted into a "
+        "few aggregate orders: the fast path for large crowds; ODD §7 states what changes).",
     )
     netting_rounds: int = Field(
         2,
@@ -932,6 +934,13 @@ class RunConfig(_Section):
             )
         if self.retail.engine == "netted":
             _check_netted(self)
+        if self.retail.engine == "arrays" and self.output.collect_agents:
+            raise ValueError(
+                "output.collect_agents = True with retail.engine = 'arrays': the arrays "
+                "crowd's traders are not Mesa agents, so Mesa's per-agent collection would "
+                "leave them out; allowed with the arrays engine: false (read "
+                "model.crowd.customers(), or run retail.engine = 'agents')"
+            )
         nm = self.next_month
         if nm.fund_lots and not nm.enabled:
             raise ValueError(

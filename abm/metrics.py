@@ -74,7 +74,7 @@ def accounts_frame(model: MarketModel) -> pd.DataFrame:
     for a in ex.clearing.accounts:
         if a.customers is not None:  # an omnibus account: its customers' rows stand for it
             continue
-        agent = model.owner_of.get(a.id)
+        agent = model.owner(a.id)
         row = {
             "account": a.id,
             "owner": a.owner,

@@ -194,6 +194,16 @@ class MarketModel(mesa.Model):
         self.depth_sum = np.zeros((2, DEPTH_LEVELS))
         self.depth_samples = 0
 
+    def owner(self, account_id: int):
+        """The agent owning clearing account ``account_id`` (a trader of the `arrays` crowd
+        as a view), or None (an omnibus account, or nobody's)."""
+        agent = self.owner_of.get(account_id)
+        if agent is None:
+            find = getattr(self.crowd, "owner", None)
+            if find is not None:
+                return find(account_id)
+        return agent
+
     def _fair_next(self, spot: float) -> float:
         """The next month's fair value at ``spot`` (price units)."""
         cfg = self.cfg
@@ -345,7 +355,7 @@ class MarketModel(mesa.Model):
             self._close_next_month(nx, record)
         if record is not None:
             for acc in ex.called:
-                agent = self.owner_of.get(acc.id)
+                agent = self.owner(acc.id)
                 if agent is not None:
                     agent.on_margin_call(acc.call_amount)
             for h in self.hedgers:
