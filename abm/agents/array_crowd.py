@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from abm.agents.crowd import Crowd, draw_population
-from abm.agents.retail import HoldToDeadline, RetailRules
+from abm.agents.base import AccountHolder
+from abm.agents.crowd import Crowd, Roster, draw_population
+from abm.agents.retail import HoldToDeadline, RetailRules, close_at_market, patient_close
 from abm.exchange import BUY, SELL, Account
 
 if TYPE_CHECKING:
@@ -63,10 +64,9 @@ class ArrayCrowd(Crowd):
         self._decide = "default" if act is RetailRules.act else "hold"
         if act is not RetailRules.act and act is not HoldToDeadline.act:
             self._decide = "per_trader"
-        self._opening_inline = type(rules).opening_lots is RetailRules.opening_lots
 
     # -- construction -------------------------------------------------------------------------
-    def _draw(self, rng: np.random.Generator) -> TraderList:
+    def _draw(self, rng: np.random.Generator) -> Roster:
         model = self.model
         ex = model.exchange
         self.exchange = ex
@@ -110,7 +110,7 @@ class ArrayCrowd(Crowd):
             )
             if len(s)
         }
-        return TraderList(self)
+        return Roster(self, ArrayTrader, "trader")
 
     # -- what the model reads -----------------------------------------------------------------
     def __len__(self) -> int:
@@ -264,27 +264,10 @@ class ArrayCrowd(Crowd):
         if self.state[i] != WAITING or ex.after_deadline():
             return
         self.state[i] = HOLDING
-        if self._opening_inline:
-            lots = self._opening_lots(i)
-        else:
-            lots = self.rules.opening_lots(ArrayTrader(self, i))
+        lots = self.rules.opening_lots(ArrayTrader(self, i))
         self.round_trip_lots[i] = max(1, math.floor(lots * self.params.noise_lots_share))
         self.lots_opened += lots
         self._draw_order(i, BUY if self.direction[i] > 0 else SELL, lots, "open")
-
-    def _opening_lots(self, i: int) -> int:
-        """`RetailRules.opening_lots`, the same arithmetic."""
-        cfg = self.params
-        ex = self.exchange
-        price = max(abs(ex.mark), ex.contract.tick_size)
-        per_lot = price * ex.contract.multiplier
-        acc = self.accounts[i]
-        if cfg.leverage_mode == "margin":
-            equity = ex.equity(acc)
-            lots = math.floor(self.leverage[i] * equity / (per_lot * ex.margin_rate_in_force))
-        else:
-            lots = math.floor(self.leverage[i] * acc.deposits / per_lot)
-        return max(cfg.lots_min, min(cfg.lots_max, lots))
 
     def start_closing(self, i: int) -> None:
         """Close everything with a patient limit at the last settlement, re-posted every
@@ -296,34 +279,20 @@ class ArrayCrowd(Crowd):
         self.post_close(i)
 
     def post_close(self, i: int) -> None:
-        acc, ex = self.accounts[i], self.exchange
-        if ex.after_deadline():
+        if self.exchange.after_deadline():
             return  # the broker is closing it
-        ex.cancel_all(acc)
-        if not acc.lots:
+        if not patient_close(self.exchange, self.accounts[i]):
             self.state[i] = DONE
-            return
-        price = ex.book.clip(ex.contract.to_tick(ex.settle_price))
-        if acc.long:
-            ex.submit(acc, SELL, acc.long, price, "limit", "close")
-        if acc.short:
-            ex.submit(acc, BUY, acc.short, price, "limit", "close")
 
     def close_now(self, i: int) -> None:
-        acc, ex = self.accounts[i], self.exchange
-        ex.cancel_all(acc)
-        if acc.long:
-            ex.submit(acc, SELL, acc.long, None, "market", "close")
-        if acc.short:
-            ex.submit(acc, BUY, acc.short, None, "market", "close")
-        if acc.lots:
+        if close_at_market(self.exchange, self.accounts[i]):
             self.state[i] = CLOSING
             self.closing.add(i)
         else:
             self.state[i] = DONE
 
 
-class ArrayTrader:
+class ArrayTrader(AccountHolder):
     """One trader of an [`ArrayCrowd`][abm.agents.array_crowd.ArrayCrowd], as a view with the
     interface of a [`RetailTrader`][abm.agents.retail.RetailTrader]: its draws, ``state``
     and ``round_trip_lots`` (read and written through to the crowd's arrays), its own
@@ -413,19 +382,6 @@ class ArrayTrader:
     def n_rejected(self) -> int:
         return int(self.crowd.n_rejected[self.index])
 
-    # what an agent may know (TraderAgent's)
-    @property
-    def position(self) -> int:
-        return self.account.net
-
-    @property
-    def equity(self) -> float:
-        return self.exchange.equity(self.account)
-
-    @property
-    def pnl(self) -> float:
-        return self.equity - self.account.deposits
-
     # what a rule calls
     def _order(
         self,
@@ -463,26 +419,3 @@ class ArrayTrader:
             f"<retail trader {self.index}: {'long' if self.direction > 0 else 'short'}, "
             f"{self.state}, {a.net:+d} lots, cash {a.cash:.2f}>"
         )
-
-
-class TraderList:
-    """The crowd's traders as a sequence of [`ArrayTrader`][abm.agents.array_crowd.ArrayTrader]
-    views (``len``, indexing, iteration), built on demand."""
-
-    def __init__(self, crowd: ArrayCrowd):
-        self.crowd = crowd
-
-    def __len__(self) -> int:
-        return self.crowd.n
-
-    def __getitem__(self, i: int) -> ArrayTrader:
-        n = self.crowd.n
-        if not -n <= i < n:
-            raise IndexError(f"trader {i}: the crowd has {n}")
-        return ArrayTrader(self.crowd, i % n)
-
-    def __iter__(self):
-        return (ArrayTrader(self.crowd, i) for i in range(self.crowd.n))
-
-    def __bool__(self) -> bool:
-        return self.crowd.n > 0

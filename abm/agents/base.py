@@ -12,7 +12,30 @@ if TYPE_CHECKING:
     from abm.model import MarketModel
 
 
-class TraderAgent(mesa.Agent):
+class AccountHolder:
+    """What the owner of one clearing account may know of it (needs ``account`` and
+    ``exchange``): a trading agent, or a view of one trader of an arrays crowd."""
+
+    account: Account
+    exchange: Exchange
+
+    @property
+    def position(self) -> int:
+        """Net lots (long − short)."""
+        return self.account.net
+
+    @property
+    def equity(self) -> float:
+        """Equity at the mark (money)."""
+        return self.exchange.equity(self.account)
+
+    @property
+    def pnl(self) -> float:
+        """Equity less deposits (money)."""
+        return self.equity - self.account.deposits
+
+
+class TraderAgent(AccountHolder, mesa.Agent):
     """A Mesa agent owning one clearing account. Subclasses set ``label`` (its class name in
     results) and implement the method their phase calls (``step`` by default); they take their
     parameters as keyword arguments, as the built-in agents do (``Class(model, **params)``, the
@@ -67,19 +90,6 @@ class TraderAgent(mesa.Agent):
         if self.exchange is self.model.exchange:
             return self.model.fair
         return self.model.fair_next
-
-    # -- what an agent may know -----------------------------------------------------------------
-    @property
-    def position(self) -> int:
-        return self.account.net
-
-    @property
-    def equity(self) -> float:
-        return self.exchange.equity(self.account)
-
-    @property
-    def pnl(self) -> float:
-        return self.equity - self.account.deposits
 
     def on_margin_call(self, amount: float) -> None:
         """Called after settlement with the money needed; default: do nothing (liquidated)."""

@@ -193,3 +193,27 @@ class Crowd:
             return p.activity
         m = 1 + p.attention * (self.fast_move / self.slow_move - 1)
         return min(min(max(m, 0.0), p.attention_cap) * p.activity, 1.0)
+
+
+class Roster:
+    """A crowd's traders as a sequence of views (``len``, indexing, iteration), each built on
+    demand as ``view(crowd, i)``: a million traders cost nothing until read. ``noun`` names
+    one in errors."""
+
+    def __init__(self, crowd: Any, view: Callable[[Any, int], Any], noun: str):
+        self.crowd, self.view, self.noun = crowd, view, noun
+
+    def __len__(self) -> int:
+        return self.crowd.n
+
+    def __bool__(self) -> bool:
+        return self.crowd.n > 0
+
+    def __getitem__(self, i: int):
+        n = self.crowd.n
+        if not -n <= i < n:
+            raise IndexError(f"{self.noun} {i}: the crowd has {n}")
+        return self.view(self.crowd, i % n)
+
+    def __iter__(self):
+        return (self.view(self.crowd, i) for i in range(self.crowd.n))

@@ -42,7 +42,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
-from abm.agents.crowd import Crowd, draw_population
+from abm.agents.crowd import Crowd, Roster, draw_population
 from abm.agents.retail import Acting, Actions, runs_as_arrays
 from abm.exchange import BUY, SELL
 from abm.exchange.clearing import CHANNELS, Account, InvariantError
@@ -214,8 +214,8 @@ class NettedCrowd(mesa.Agent):
         return self.n
 
     @property
-    def traders(self) -> CustomerList:
-        return CustomerList(self)
+    def traders(self) -> Roster:
+        return Roster(self, CustomerView, "customer")
 
     def account_of(self, i: int) -> Account:
         """The omnibus account customer ``i`` clears through."""
@@ -1091,24 +1091,3 @@ class CustomerView:
             f"<customer {self.index}: {'long' if self.direction > 0 else 'short'}, "
             f"{self.state}, {self.lots} lots, cash {self.cash:.2f}>"
         )
-
-
-class CustomerList:
-    """The crowd's customers as a sequence of [`CustomerView`][abm.agents.netted.CustomerView]
-    (``len``, indexing, iteration), built on demand: a million customers cost nothing until
-    read."""
-
-    def __init__(self, crowd: NettedCrowd):
-        self.crowd = crowd
-
-    def __len__(self) -> int:
-        return self.crowd.n
-
-    def __getitem__(self, i: int) -> CustomerView:
-        n = self.crowd.n
-        if not -n <= i < n:
-            raise IndexError(f"customer {i}: the crowd has {n}")
-        return CustomerView(self.crowd, i % n)
-
-    def __iter__(self):
-        return (CustomerView(self.crowd, i) for i in range(self.crowd.n))

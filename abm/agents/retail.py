@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from abm.agents.base import TraderAgent
-from abm.exchange import BUY, SELL
+from abm.exchange import BUY, SELL, Account, Exchange
 
 if TYPE_CHECKING:
     from abm.agents.crowd import Crowd
@@ -214,6 +214,31 @@ def runs_as_arrays(rules: RetailRules) -> bool:
     return all(_defined_by(cls, n) is RetailRules for n in ("opening_lots", "on_margin_call"))
 
 
+def patient_close(ex: Exchange, acc: Account) -> bool:
+    """A trader's patient close: its working orders cancelled, then a limit order for all it
+    holds at the last settlement's tick (inside the band). Whether it held lots to close."""
+    ex.cancel_all(acc)
+    if not acc.lots:
+        return False
+    price = ex.book.clip(ex.contract.to_tick(ex.settle_price))
+    if acc.long:
+        ex.submit(acc, SELL, acc.long, price, "limit", "close")
+    if acc.short:
+        ex.submit(acc, BUY, acc.short, price, "limit", "close")
+    return True
+
+
+def close_at_market(ex: Exchange, acc: Account) -> bool:
+    """A stopped-out trader's close: its working orders cancelled, then market orders for all
+    it holds. Whether it still holds lots (what the book could not fill)."""
+    ex.cancel_all(acc)
+    if acc.long:
+        ex.submit(acc, SELL, acc.long, None, "market", "close")
+    if acc.short:
+        ex.submit(acc, BUY, acc.short, None, "market", "close")
+    return bool(acc.lots)
+
+
 class RetailTrader(TraderAgent):
     """One retail trader without delivery rights, one of a [`Crowd`][abm.agents.crowd.Crowd]:
     its own draws (``deposit``, ``direction`` +1 long / −1 short, ``leverage``, ``trend``, the
@@ -293,27 +318,13 @@ class RetailTrader(TraderAgent):
         self.post_close()
 
     def post_close(self) -> None:
-        acc, ex = self.account, self.exchange
-        if ex.after_deadline():
+        if self.exchange.after_deadline():
             return  # the broker is closing it
-        ex.cancel_all(acc)
-        if not acc.lots:
+        if not patient_close(self.exchange, self.account):
             self.state = "done"
-            return
-        price = ex.book.clip(ex.contract.to_tick(ex.settle_price))
-        if acc.long:
-            ex.submit(acc, SELL, acc.long, price, "limit", "close")
-        if acc.short:
-            ex.submit(acc, BUY, acc.short, price, "limit", "close")
 
     def close_now(self) -> None:
-        acc, ex = self.account, self.exchange
-        ex.cancel_all(acc)
-        if acc.long:
-            ex.submit(acc, SELL, acc.long, None, "market", "close")
-        if acc.short:
-            ex.submit(acc, BUY, acc.short, None, "market", "close")
-        if acc.lots:
+        if close_at_market(self.exchange, self.account):
             self.state = "closing"
             self.crowd.closing.add(self)
         else:
