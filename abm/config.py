@@ -407,6 +407,16 @@ class RetailConfig(_Section):
         "stop-losses and margin) after the last round traded. 1 = one netting a phase, the "
         "fastest; more rounds, a market closer to the per-agent one and slower.",
     )
+    netting_tick_bucket: int = Field(
+        1,
+        ge=1,
+        le=100_000,
+        description="netted engine: a round's limit orders priced at an offset from the mid "
+        "are netted in buckets of this many ticks of offset (0..b-1, b..2b-1, ...), each "
+        "bucket's aggregate order at its customers' lots-weighted mean offset rounded to a "
+        "tick. 1 = every offset its own order (each customer's own price); more, fewer orders "
+        "and a faster run, the crowd's limits moved by up to b-1 ticks (ODD §7).",
+    )
     rules: str = Field(
         "default",
         description="The crowd's decision rules: default, hold (open, then wait for the broker), "
@@ -1056,9 +1066,8 @@ def inert(cfg: RunConfig) -> dict[str, str]:
             out[f"next_month.{f}"] = "there is no rolling fund (next_month.fund_lots = 0)"
     rc = cfg.retail
     if rc.engine != "netted":
-        out["retail.netting_rounds"] = (
-            "used only by the netted crowd engine (retail.engine = netted)"
-        )
+        for f in ("netting_rounds", "netting_tick_bucket"):
+            out[f"retail.{f}"] = "used only by the netted crowd engine (retail.engine = netted)"
     if rc.leverage_mode == "margin":
         for f in ("leverage_min", "leverage_max"):
             out[f"retail.{f}"] = (

@@ -488,3 +488,62 @@ def test_netted_metrics_match_the_per_agent_engine_in_distribution():
     shift = 2 * a["ndnp_at_deadline"].std()
     c = pd.DataFrame({"ndnp_at_deadline": a["ndnp_at_deadline"] + shift})
     assert compare_distributions(a, c, columns=["ndnp_at_deadline"])["differs"].all()
+
+
+def test_relative_limits_netted_by_bucket_by_hand():
+    """With ``retail.netting_tick_bucket = 10`` a round's limits priced at an offset from the
+    mid go out one order per bucket of offsets (0–9, 10–19, …) at the customers' lots-weighted
+    mean offset rounded to a tick; with 1, one order per offset."""
+    offsets = np.array([0, 9, 12, 19])
+    qty = np.array([2, 1, 3, 4])
+    by_bucket = {}
+    for b in (1, 10):
+        model = MarketModel(_small("netted", **{"retail.netting_tick_bucket": b}))
+        crowd: NettedCrowd = model.crowd
+        ex = model.exchange
+        assert ex.book.mid() is None  # nothing quoted yet: limits priced from the settlement
+        ref = ex.contract.to_tick(ex.settle_price)
+        who = crowd.members[1][:4]  # long customers opening: buys, resting below the mid
+        crowd._send(who, np.full(4, BUY), qty, False, offsets, np.full(4, 2))
+        mine = ex.book.open_orders(crowd.long_account.id)
+        by_bucket[b] = sorted((ref - o.price, o.qty) for o in mine)
+        queued = sorted((q.tick, q.who.tolist()) for q in crowd.queues.values())
+        if b == 10:  # 0 and 9: (2·0 + 1·9)/3 = 3; 12 and 19: (3·12 + 4·19)/7 = 16
+            assert queued == [(ref - 16, who[2:].tolist()), (ref - 3, who[:2].tolist())]
+    assert by_bucket[1] == [(0, 2), (9, 1), (12, 3), (19, 4)]
+    assert by_bucket[10] == [(3, 3), (16, 7)]
+
+
+def test_a_run_with_one_bucket_sends_fewer_orders_and_keeps_its_accounts(monkeypatch):
+    """A bucket wider than every offset (``limit_offset_ticks`` + 1) leaves at most one
+    relative limit per omnibus account, side and open or close in a netting; the run keeps
+    every invariant (checked each step) and the customers add up to the omnibus accounts."""
+    sent: list[list[int]] = []
+    net = NettedCrowd._net
+
+    def counting(self, who, side, qty, closes, tick, limit, tag):
+        sent.append([])
+        return net(self, who, side, qty, closes, tick, limit, tag)
+
+    submit = NettedCrowd._submit
+
+    def recording(self, acc, q):
+        if q.kind == 2 and sent:
+            sent[-1].append((acc.id, q.side, q.closes))
+        return submit(self, acc, q)
+
+    monkeypatch.setattr(NettedCrowd, "_net", counting)
+    monkeypatch.setattr(NettedCrowd, "_submit", recording)
+    per_netting = {}
+    for b in (1, 1000):
+        sent.clear()
+        cfg = _small("netted", seed=3, **{"retail.netting_tick_bucket": b})
+        assert cfg.retail.limit_offset_ticks + 1 < 1000
+        model = MarketModel(cfg)
+        result = model.run()
+        assert abs(result.summary["ledger_residual"]) < 1e-6
+        per_netting[b] = [len(s) for s in sent]
+        if b == 1000:
+            assert all(len(s) == len(set(s)) for s in sent)
+    assert max(per_netting[1000]) <= 4 < max(per_netting[1])
+    assert sum(per_netting[1000]) < sum(per_netting[1])

@@ -77,11 +77,11 @@ class _Queue:
         "acc",
     )
 
-    def __init__(self, who, want, side, closes, tick, kind, tag, acc):
+    def __init__(self, who, want, side, closes, tick, kind, tag, acc, cum=None):
         self.acc = acc
         self.who = who
         self.want = want
-        self.cum = want.cumsum()
+        self.cum = want.cumsum() if cum is None else cum  # (given: the sender's running sum)
         self.done = 0  # lots the exchange has filled
         self.booked = 0  # ... of which booked to the customers
         self.side, self.closes, self.tick, self.kind, self.tag = side, closes, tick, kind, tag
@@ -158,6 +158,7 @@ class NettedCrowd(mesa.Agent):
         self.params = params
         self.rules = rules
         self.rounds = params.netting_rounds
+        self.bucket = params.netting_tick_bucket
         self.holds_in_harvest = holds_in_harvest
         ex = model.exchange
         self.exchange = ex
@@ -972,31 +973,49 @@ class NettedCrowd(mesa.Agent):
         key = ((((d > 0) * 2 + (side > 0)) * 2 + closes) * 4 + limit) * _TICKS + (
             tick + _TICKS // 2
         )
+        b = self.bucket
+        rel = limit == RELATIVE
+        if b > 1 and rel.any():  # offsets netted by bucket of b ticks
+            key = key - np.where(rel, tick - tick // b, 0)
         order = np.argsort(key, kind="stable")  # by group, arrival order within each
         sk = key[order]
         starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
         ends = np.append(starts[1:], len(sk))
         at = np.add.reduceat(order, starts) / (ends - starts)  # each group's mean arrival
+        # each group's fields from its key, all at once
+        k, gtick = np.divmod(sk[starts], _TICKS)
+        gtick -= _TICKS // 2
+        k, glimit = np.divmod(k, 4)
+        k, gclose = np.divmod(k, 2)
+        gpos, gbuy = np.divmod(k, 2)
+        who_s, qty_s = who[order], qty[order]
+        run = np.cumsum(qty_s)  # a group's running lots: run over it less run before it
+        if b > 1 and rel.any():
+            # a bucket's order at its customers' lots-weighted mean offset, to the tick
+            lots = np.add.reduceat(qty_s, starts)
+            mean = np.add.reduceat(qty_s * tick[order], starts) / lots
+            grel = glimit == RELATIVE
+            gtick[grel] = np.rint(mean[grel]).astype(np.int64)
         if closes.any():
             np.add.at(self.pending, who[closes], qty[closes])
-        for g in np.argsort(at, kind="stable").tolist():
-            members = order[starts[g] : ends[g]]
-            k, gtick = divmod(int(sk[starts[g]]), _TICKS)
-            gtick -= _TICKS // 2
-            k, glimit = divmod(k, 4)
-            k, gclose = divmod(k, 2)
-            gpos, gbuy = divmod(k, 2)
-            acc = self.long_account if gpos else self.short_account
-            q = _Queue(
-                who[members],
-                qty[members],
-                BUY if gbuy else SELL,
-                bool(gclose),
-                gtick,
-                glimit,
-                tag,
-                acc,
+        fields = list(
+            zip(
+                starts.tolist(),
+                ends.tolist(),
+                gtick.tolist(),
+                glimit.tolist(),
+                gclose.tolist(),
+                gpos.tolist(),
+                gbuy.tolist(),
+                strict=True,
             )
+        )
+        long_acc, short_acc = self.long_account, self.short_account
+        for g in np.argsort(at, kind="stable").tolist():
+            a, e, gt, gl, gc, gp, gb = fields[g]
+            acc = long_acc if gp else short_acc
+            cum = run[a:e] - run[a - 1] if a else run[:e]
+            q = _Queue(who_s[a:e], qty_s[a:e], BUY if gb else SELL, gc == 1, gt, gl, tag, acc, cum)
             self._submit(acc, q)
 
     def _submit(self, acc: Account, q: _Queue) -> None:
