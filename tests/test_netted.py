@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.agents.netted import CustomerView, NettedCrowd, _Queue
+from abm.agents.netted import RELATIVE, CustomerView, NettedCrowd, _Queue
 from abm.agents.retail import Actions, HoldToDeadline, RetailRules, runs_as_arrays
 from abm.exchange import BUY, SELL
 from abm.exchange.clearing import CHANNELS, ClearingHouse, InvariantError
@@ -504,7 +504,7 @@ def test_relative_limits_netted_by_bucket_by_hand():
         assert ex.book.mid() is None  # nothing quoted yet: limits priced from the settlement
         ref = ex.contract.to_tick(ex.settle_price)
         who = crowd.members[1][:4]  # long customers opening: buys, resting below the mid
-        crowd._send(who, np.full(4, BUY), qty, False, offsets, np.full(4, 2))
+        crowd._send(who, np.full(4, BUY), qty, False, offsets, np.full(4, RELATIVE))
         mine = ex.book.open_orders(crowd.long_account.id)
         by_bucket[b] = sorted((ref - o.price, o.qty) for o in mine)
         queued = sorted((q.tick, q.who.tolist()) for q in crowd.queues.values())
@@ -528,7 +528,7 @@ def test_a_run_with_one_bucket_sends_fewer_orders_and_keeps_its_accounts(monkeyp
     submit = NettedCrowd._submit
 
     def recording(self, acc, q):
-        if q.kind == 2 and sent:
+        if q.kind == RELATIVE and sent:
             sent[-1].append((acc.id, q.side, q.closes))
         return submit(self, acc, q)
 
