@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from abm.agents.netted import RELATIVE, CustomerView, NettedCrowd, _Queue
+from abm.agents.netted import _TICKS, RELATIVE, CustomerView, NettedCrowd, _group_order, _Queue
 from abm.agents.retail import Actions, HoldToDeadline, RetailRules, runs_as_arrays
 from abm.exchange import BUY, SELL
 from abm.exchange.clearing import CHANNELS, ClearingHouse, InvariantError
@@ -20,6 +20,31 @@ from abm.scenarios import load
 from abm.statistics import compare_distributions, holm
 
 pytestmark = pytest.mark.xdist_group("netted")
+
+
+@pytest.mark.parametrize("span", [3, 51, 700, 5000, 2**30])
+def test_group_order_is_numpys_stable_argsort(span):
+    # the compact radix key must order exactly as the full key (ties in arrival order), on
+    # spans that fit 16 bits and on spans that must fall back to the full sort
+    rng = np.random.default_rng(span)
+    cat = rng.integers(0, 32, 4000)
+    tick = rng.integers(-span // 2, span // 2 + 1, 4000)
+    key = cat * _TICKS + (tick + _TICKS // 2)
+    assert _group_order(key).tolist() == np.argsort(key, kind="stable").tolist()
+
+
+def test_first_entries_and_repeats_count_as_unique_does():
+    crowd = object.__new__(NettedCrowd)
+    crowd._count = np.zeros(50, dtype=np.int64)
+    rng = np.random.default_rng(1)
+    for k in (0, 1, 5, 30, 200):
+        who = rng.integers(0, 50, k)
+        _, first = np.unique(who, return_index=True)
+        assert crowd._first_entries(who).tolist() == sorted(first.tolist())
+        assert crowd._repeats(who) == (len(np.unique(who)) < k)
+        assert not crowd._count.any()  # the scratch is left zero
+    # by hand: customer 4 fires at positions 0 and 2, customer 9 at 3 and 4
+    assert crowd._first_entries(np.array([4, 7, 4, 9, 9, 1])).tolist() == [0, 1, 3, 5]
 
 
 def test_queue_shares_fills_by_arrival_by_hand():

@@ -189,6 +189,7 @@ class NettedCrowd(mesa.Agent):
         self._liquidating = np.zeros(0, dtype=np.int64)  # who may have lots to liquidate
         self.round_trip_lots = np.ones(n, dtype=np.int64)
         self.n_rejected = np.zeros(n, dtype=np.int64)
+        self._count = np.zeros(n, dtype=np.int64)  # scratch of `_repeats`, kept zero
         self.n_liquidations = np.zeros(n, dtype=np.int64)
         self.broker_receivable = np.zeros(n)
         self.transfers = {c: np.zeros(n) for c in CHANNELS}
@@ -413,8 +414,8 @@ class NettedCrowd(mesa.Agent):
             if not sel.any():
                 continue
             w, n, v = who[sel], lots[sel], value[sel]
-            uniq, inv = np.unique(w, return_inverse=True)
-            if len(uniq) < len(w):  # a customer behind two orders: its fills as one
+            if self._repeats(w):  # a customer behind two orders: its fills as one
+                uniq, inv = np.unique(w, return_inverse=True)
                 n = np.bincount(inv, n, len(uniq)).astype(np.int64)
                 v = np.bincount(inv, v, len(uniq))
                 w = uniq
@@ -592,8 +593,7 @@ class NettedCrowd(mesa.Agent):
             # does: its first firings act (in arrival order), then its second ones, once the
             # first have traded, and so on
             while len(who):
-                _, first = np.unique(who, return_index=True)
-                first.sort()
+                first = self._first_entries(who)
                 self._act(who[first], u[first])
                 if len(first) == len(who):
                     break
@@ -603,6 +603,31 @@ class NettedCrowd(mesa.Agent):
 
     #: the trading probability this step: the per-agent crowd's attention rule
     _activity = Crowd._activity
+
+    def _repeats(self, who: np.ndarray) -> bool:
+        """Whether a customer appears more than once in ``who``: the repeated case needs a
+        sort, the common one only a count (``_count``: one zero per customer, kept zero)."""
+        count = self._count
+        np.add.at(count, who, 1)
+        many = bool((count[who] > 1).any())
+        count[who] = 0
+        return many
+
+    def _first_entries(self, who: np.ndarray) -> np.ndarray:
+        """The positions of each customer's first entry in ``who``, ascending (as
+        ``np.unique(who, return_index=True)`` sorted, counting instead of sorting the whole:
+        at a million customers a step's ten thousand firings rarely repeat)."""
+        count = self._count
+        np.add.at(count, who, 1)
+        rep = count[who] > 1
+        count[who] = 0
+        if not rep.any():
+            return np.arange(len(who))
+        r = np.flatnonzero(rep)
+        _, f = np.unique(who[r], return_index=True)
+        first = ~rep
+        first[r[f]] = True
+        return np.flatnonzero(first)
 
     def _repost_closers(self) -> None:
         """At the day's start (the book was cleared): every closing customer posts a patient
@@ -977,7 +1002,7 @@ class NettedCrowd(mesa.Agent):
         rel = limit == RELATIVE
         if b > 1 and rel.any():  # offsets netted by bucket of b ticks
             key = key - np.where(rel, tick - tick // b, 0)
-        order = np.argsort(key, kind="stable")  # by group, arrival order within each
+        order = _group_order(key)  # by group, arrival order within each
         sk = key[order]
         starts = np.flatnonzero(np.concatenate(([True], sk[1:] != sk[:-1])))
         ends = np.append(starts[1:], len(sk))
@@ -1050,6 +1075,18 @@ class NettedCrowd(mesa.Agent):
             self.queues.pop(r.order_id, None)
             if q.done < q.total:
                 self._release(q)
+
+
+def _group_order(key: np.ndarray) -> np.ndarray:
+    """``np.argsort(key, kind="stable")`` for `_net`'s order keys: when the round's
+    (category, tick) pairs fit in 16 bits (a round's ticks span a few hundred), the same order
+    from a radix sort of a compact key that sorts as ``key`` does, several times faster."""
+    cat, t = np.divmod(key, _TICKS)
+    lo = int(t.min())
+    span = int(t.max()) - lo + 1
+    if span * (int(cat.max()) + 1) <= 1 << 16:
+        return np.argsort((cat * span + (t - lo)).astype(np.uint16), kind="stable")
+    return np.argsort(key, kind="stable")
 
 
 def _by_step(steps: np.ndarray, who: np.ndarray) -> dict[int, np.ndarray]:
