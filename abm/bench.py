@@ -353,9 +353,14 @@ def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any
     return results
 
 
-def plot_scaling(scaling: dict[str, Any], path: Path) -> Path:
-    """Log–log plot of wall time against retail traders and against steps per day."""
+def plot_scaling(
+    scaling: dict[str, Any], path: Path, million: dict[str, Any] | None = None
+) -> Path:
+    """Log–log plot of wall time against retail traders (the per-agent crowd, and the netted
+    crowd up to a million when ``million`` is given, with issue 24's targets for it) and
+    against steps per day. Returns ``path``."""
     from matplotlib.figure import Figure  # no pyplot: no backend to choose
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig = Figure(figsize=(7.2, 2.8))
     axes = fig.subplots(1, 2)
@@ -365,15 +370,43 @@ def plot_scaling(scaling: dict[str, Any], path: Path) -> Path:
     ):
         xs = np.array([r[x] for r in scaling[key]], float)
         ys = np.array([r["wall_seconds"] for r in scaling[key]], float)
-        ax.loglog(xs, ys, "o-", label=f"measured (slope {slope:.2f})")
+        who = "per-agent crowd, " if x == "n" else ""
+        ax.loglog(xs, ys, "o-", label=f"{who}measured (slope {slope:.2f})")
         ax.loglog(xs, ys[0] * xs / xs[0], "--", color="0.5", label="linear")
-        ax.set_xticks(xs, [f"{int(v):,d}" for v in xs])
-        ax.minorticks_off()
         ax.set_xlabel(label)
         ax.set_ylabel("wall seconds")
-        ax.legend(fontsize=7)
-    axes[0].axhline(60, color="C3", lw=0.8, ls=":", label="target at 100,000 (60 s)")
-    axes[0].legend(fontsize=7)
+    traders = [r["n"] for r in scaling["retail_traders"]]
+    if million is not None:
+        pts = million["by_size"]
+        xs = np.array([p["n"] for p in pts], float)
+        ys = np.array([p["wall_seconds"] for p in pts], float)
+        axes[0].loglog(
+            xs, ys, "s-", color="C1", label=f"netted crowd (slope {million['slope_traders']:.2f})"
+        )
+        axes[0].loglog(
+            [100_000, million["n"]],
+            [10.0, million["target_seconds"]],
+            "v",
+            color="C3",
+            label="targets (issue 24)",
+        )
+        traders = sorted(set(traders) | {int(v) for v in xs})
+    else:
+        axes[0].axhline(60, color="C3", lw=0.8, ls=":", label="target at 100,000 (60 s)")
+    axes[0].set_xticks(traders, [f"{v:,d}" for v in traders], fontsize=7)
+    axes[1].set_xticks(
+        [r["steps"] for r in scaling["steps_per_day"]],
+        [str(r["steps"]) for r in scaling["steps_per_day"]],
+    )
+    for ax in axes:
+        ax.minorticks_off()
+        lo, hi = ax.get_ylim()
+        nice = [v * 10.0**e for e in range(-1, 4) for v in (1, 2, 5)]
+        ax.set_yticks([v for v in nice if lo <= v <= hi])
+        ax.set_ylim(lo, hi)
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(path, dpi=150, metadata={"Software": None})
     return path

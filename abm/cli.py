@@ -896,7 +896,7 @@ def bench(
         out.mkdir(parents=True, exist_ok=True)
         (out / "bench.json").write_text(json.dumps(res, indent=2))
         if "scaling" in res:
-            plot_scaling(res["scaling"], out / "scaling.png")
+            plot_scaling(res["scaling"], out / "scaling.png", res.get("million"))
     if as_json:
         typer.echo(json.dumps(res, indent=2))
         return

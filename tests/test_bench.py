@@ -67,6 +67,16 @@ def test_scaling_plot_is_written(tmp_path):
     }
     out = plot_scaling(scaling, tmp_path / "scaling.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # with the million point, the netted crowd's series and issue 24's targets are drawn too
+    million = {
+        "n": 1_000_000,
+        "slope_traders": 0.5,
+        "target_seconds": 60.0,
+        "by_size": [{"n": n, "wall_seconds": n**0.5 / 10} for n in (10_000, 100_000, 1_000_000)],
+    }
+    both = plot_scaling(scaling, tmp_path / "million.png", million)
+    assert both.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert both.read_bytes() != out.read_bytes()
 
 
 def test_bench_names_an_unknown_benchmark():
