@@ -329,9 +329,13 @@ def bench_million(
     }
 
 
-def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any]:
+def run_all(
+    only: list[str] | None = None, quick: bool = False, sweep_runs: int | None = None
+) -> dict[str, Any]:
     """Every benchmark named in ``only`` (default: `BENCHES`; ``"million"`` as well when
-    named), or the quick sizes."""
+    named), or the quick sizes; the sweep of ``sweep_runs`` default runs (16, quick 4)."""
+    if sweep_runs is not None and (type(sweep_runs) is not int or sweep_runs < 2):
+        raise ValueError(f"sweep_runs = {sweep_runs!r}: allowed a whole number of runs >= 2")
     unknown = sorted(set(only or ()) - set(BENCHES) - {"million"})
     if unknown:
         raise ValueError(f"--only {', '.join(unknown)}: allowed {', '.join(BENCHES)}, million")
@@ -347,7 +351,8 @@ def run_all(only: list[str] | None = None, quick: bool = False) -> dict[str, Any
             (50, 100) if quick else (25, 50, 100, 200),
         )
     if "sweep" in want:
-        results["sweep"] = bench_sweep(2, 4 if quick else 16, 1 if quick else 3)
+        runs = sweep_runs if sweep_runs is not None else (4 if quick else 16)
+        results["sweep"] = bench_sweep(2, runs, 1 if quick else 3)
     if "million" in want:
         results["million"] = bench_million(20_000 if quick else MILLION)
     return results

@@ -882,13 +882,21 @@ def bench(
     out: Annotated[
         Path | None, typer.Option(help="Write the JSON and the scaling plot here.")
     ] = None,
+    sweep_runs: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="Default runs in the sweep benchmark (16; 4 with --quick): a longer sweep "
+            "spreads the cluster's start over more runs.",
+        ),
+    ] = None,
 ) -> None:
     """Benchmarks: order book events/s, the default scenario's time and memory, scaling with
     traders and steps, sweep runs per minute. Not part of the test suite."""
     from abm.bench import plot_scaling, run_all
 
     try:
-        res = run_all(only=only, quick=quick)
+        res = run_all(only=only, quick=quick, sweep_runs=sweep_runs)
     except ValueError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

@@ -110,3 +110,10 @@ def test_the_million_point_runs_the_scaled_market_and_states_its_targets():
     assert r["engine"] == "netted" and [p["n"] for p in r["by_size"]] == [200, 2_000]
     t = [p["wall_seconds"] for p in r["by_size"]]
     assert r["slope_traders"] == pytest.approx(np.log(t[1] / t[0]) / np.log(10))
+
+
+def test_bench_names_a_bad_sweep_size():
+    from abm.bench import run_all
+
+    with pytest.raises(ValueError, match=r"sweep_runs = 1: allowed a whole number of runs >= 2"):
+        run_all(only=["sweep"], sweep_runs=1)
