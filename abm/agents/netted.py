@@ -604,23 +604,24 @@ class NettedCrowd(mesa.Agent):
     #: the trading probability this step: the per-agent crowd's attention rule
     _activity = Crowd._activity
 
-    def _repeats(self, who: np.ndarray) -> bool:
-        """Whether a customer appears more than once in ``who``: the repeated case needs a
-        sort, the common one only a count (``_count``: one zero per customer, kept zero)."""
-        count = self._count
-        np.add.at(count, who, 1)
-        many = bool((count[who] > 1).any())
-        count[who] = 0
-        return many
-
-    def _first_entries(self, who: np.ndarray) -> np.ndarray:
-        """The positions of each customer's first entry in ``who``, ascending (as
-        ``np.unique(who, return_index=True)`` sorted, counting instead of sorting the whole:
-        at a million customers a step's ten thousand firings rarely repeat)."""
+    def _repeated(self, who: np.ndarray) -> np.ndarray:
+        """Which entries of ``who`` name a customer that appears more than once, by counting
+        (``_count``: one zero per customer, kept zero), not sorting: at a million customers a
+        step's ten thousand firings rarely repeat, and only the repeated need a sort."""
         count = self._count
         np.add.at(count, who, 1)
         rep = count[who] > 1
         count[who] = 0
+        return rep
+
+    def _repeats(self, who: np.ndarray) -> bool:
+        """Whether a customer appears more than once in ``who``."""
+        return bool(self._repeated(who).any())
+
+    def _first_entries(self, who: np.ndarray) -> np.ndarray:
+        """The positions of each customer's first entry in ``who``, ascending (as
+        ``np.unique(who, return_index=True)`` sorted)."""
+        rep = self._repeated(who)
         if not rep.any():
             return np.arange(len(who))
         r = np.flatnonzero(rep)
